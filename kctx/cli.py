@@ -1,0 +1,197 @@
+"""The click layer: parses arguments and hands values to the plain functions in kctx.commands.
+
+Each area keeps its commands in its own section below; the functions they call live in
+kctx/commands/<area>.py and take plain values, so tests can call them directly.
+"""
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from kctx import __version__
+from kctx.errors import CRASH, INTERRUPTED, USAGE, FatalError
+
+OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                      help="Output format.")
+
+
+def _entry_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    try:
+        from kctx.store import load_hot_index
+
+        index = load_hot_index()
+    except Exception:
+        return []
+    return [CompletionItem(n, help=rec.get("tier")) for n, rec in sorted(index.items()) if n.startswith(incomplete)]
+
+
+def _tier_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    try:
+        from kctx import config
+
+        return [t for t in config.load()["tiers"] if t.startswith(incomplete)]
+    except Exception:
+        return []
+
+
+def _namespaces(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Namespaces already used: the entries' defaults and this store's namespace history."""
+    try:
+        from kctx.store import load_hot_index
+
+        seen = {rec.get("namespace") or "default" for rec in load_hot_index().values()}
+        hist = os.path.join(__import__("kctx.paths").paths.data_dir(), "namespaces")
+        if os.path.exists(hist):
+            with open(hist, encoding="utf-8") as f:
+                seen.update(line.strip() for line in f if line.strip())
+        return sorted(n for n in seen if n.startswith(incomplete))
+    except Exception:
+        return []
+
+
+ENTRY = click.argument("name", shell_complete=_entry_names)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kctx")
+def cli() -> None:
+    """kctx: a kubeconfig per cluster, a target per shell, a guard for production.
+
+    Load the shell integration first, e.g. in ~/.bashrc:  eval "$(kctx init bash)"
+    """
+
+
+# -- store ------------------------------------------------------------------------------------
+@cli.command("import")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--tier", shell_complete=_tier_names, help="Tier for every imported entry (default: inferred from the name).")
+@click.option("--strict", is_flag=True, help="Refuse context names that are not valid entry names instead of renaming them.")
+@click.option("--force", is_flag=True, help="Replace entries of the same name.")
+@click.option("--prefix", metavar="P", help="Prefix every imported entry's name with P.")
+@OUTPUT
+def import_cmd(files: tuple[str, ...], tier: str | None, strict: bool, force: bool, prefix: str | None, output: str) -> int:
+    """Split kubeconfig FILES (default: $KUBECONFIG or ~/.kube/config) into one entry per context.
+
+    The source files are never modified.
+    """
+    from kctx.commands import store_cmds
+
+    return store_cmds.import_(list(files), tier, strict, force, prefix, output)
+
+
+@cli.command("list")
+@click.option("-o", "--output", type=click.Choice(["text", "json", "name"]), default="text", show_default=True,
+              help="Output format.")
+def list_cmd(output: str) -> int:
+    """List the entries: NAME TIER SERVER NAMESPACE, this shell's entry marked with *."""
+    from kctx.commands import store_cmds
+
+    return store_cmds.list_(output)
+
+
+@cli.command("show")
+@ENTRY
+@OUTPUT
+def show_cmd(name: str, output: str) -> int:
+    """Show one entry: tier, server, user, namespace, file, where it came from."""
+    from kctx.commands import store_cmds
+
+    return store_cmds.show(name, output)
+
+
+@cli.command("tier")
+@ENTRY
+@click.argument("tier", required=False, shell_complete=_tier_names)
+def tier_cmd(name: str, tier: str | None) -> int:
+    """Print the tier of NAME, or set it to TIER (prod, staging, dev, none, or one of the config's)."""
+    from kctx.commands import store_cmds
+
+    return store_cmds.tier(name, tier)
+
+
+@cli.command("rm")
+@click.argument("names", nargs=-1, required=True, shell_complete=_entry_names)
+def rm_cmd(names: tuple[str, ...]) -> int:
+    """Remove entries from the store (the files they were imported from are untouched)."""
+    from kctx.commands import store_cmds
+
+    return store_cmds.rm(list(names))
+
+
+@cli.command("rename")
+@click.argument("old", shell_complete=_entry_names)
+@click.argument("new")
+def rename_cmd(old: str, new: str) -> int:
+    """Rename entry OLD to NEW."""
+    from kctx.commands import store_cmds
+
+    return store_cmds.rename(old, new)
+
+
+# -- switching, sessions, prompt (kctx/commands/switch.py) ------------------------------------
+
+# -- guard (kctx/commands/guard_cmds.py) ------------------------------------------------------
+
+# -- kubectl versions (kctx/commands/kubectl_cmds.py) -----------------------------------------
+
+
+def _crash(exc: BaseException) -> int:
+    import traceback
+
+    from kctx import paths
+
+    log = paths.crash_log()
+    try:
+        from kctx.fsutil import ensure_dir
+
+        ensure_dir(os.path.dirname(log))
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"kctx {__version__} {sys.argv!r}\n")
+            traceback.print_exception(exc, file=f)
+        where = f"; details in {log}"
+    except OSError:
+        where = ""
+    sys.stderr.write(f"kctx: unexpected error: {type(exc).__name__}: {exc}{where}\n")
+    return CRASH
+
+
+def handle(fn: Any, *args: Any) -> int:
+    """Run fn, mapping every failure to one line on stderr and an exit code."""
+    try:
+        rc = fn(*args)
+        return rc if isinstance(rc, int) else 0
+    except FatalError as e:
+        sys.stderr.write(f"kctx: {e}\n")
+        return e.code
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.Abort:
+        sys.stderr.write("kctx: aborted\n")
+        return INTERRUPTED
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code if e.exit_code else USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        return INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`kctx list | head`): not an error worth a message.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return 0
+    except OSError as e:
+        target = f" {e.filename}" if e.filename else ""
+        sys.stderr.write(f"kctx: cannot write or read{target}: {e.strerror or e}\n")
+        return 1
+    except Exception as e:  # noqa: BLE001 - the last line of defence against a traceback
+        return _crash(e)
+
+
+def run(argv: list[str]) -> int:
+    return handle(lambda: cli.main(args=argv, prog_name="kctx", standalone_mode=False))

@@ -1,0 +1,129 @@
+"""import, list, show, tier, rm, rename: the commands that read and change the store."""
+
+import os
+import sys
+from typing import Any
+
+from kctx import config, paths
+from kctx.errors import FatalError
+from kctx.render import emit_json, info, safe, table
+from kctx.store import Entry, Store
+
+
+def default_sources() -> list[str]:
+    """What `kctx import` reads without arguments: $KUBECONFIG's files, else ~/.kube/config."""
+    env = os.environ.get("KUBECONFIG", "")
+    files = [f for f in env.split(os.pathsep) if f]
+    # Our own session and entry files are never import sources.
+    own = (paths.sessions_dir(), paths.entries_dir())
+    files = [f for f in files if not os.path.abspath(f).startswith(own)]
+    if files:
+        return [f for f in files if os.path.exists(f)] or files
+    return [os.path.join(os.path.expanduser("~"), ".kube", "config")]
+
+
+def import_(files: list[str], tier: str | None, strict: bool, force: bool, prefix: str | None, output: str) -> int:
+    cfg = config.load()
+    if tier is not None and tier not in cfg["tiers"]:
+        raise FatalError(f"unknown tier {tier!r}", hint="tiers: " + ", ".join(cfg["tiers"]))
+    report = Store().import_files(files or default_sources(), tier=tier, strict=strict, force=force, prefix=prefix)
+    if output == "json":
+        emit_json(report.as_dict())
+        return 0
+    for context, entry in report.renamed:
+        info(f"renamed: context {safe(context)!r} is not a valid entry name; imported as {entry!r}")
+    for context, reason in report.skipped:
+        info(f"skipped: {safe(context)!r}: {reason}")
+    store = Store().entries()
+
+    def line(verb: str, names: list[str]) -> None:
+        if names:
+            info(f"{verb} {len(names)}: " + ", ".join(f"{n} ({store[n].tier})" for n in names[:20])
+                 + (f", … {len(names) - 20} more" if len(names) > 20 else ""))
+
+    line("imported", report.imported)
+    line("updated", report.updated)
+    line("unchanged", report.unchanged)
+    if not (report.imported or report.updated or report.unchanged):
+        info("nothing imported")
+    return 0
+
+
+def active_entry() -> str | None:
+    """This shell's entry, as set by `kctx use` (KCTX_CONTEXT, when KUBECONFIG still leads there)."""
+    name = os.environ.get("KCTX_CONTEXT")
+    if not name:
+        return None
+    if paths.entry_file(name) not in os.environ.get("KUBECONFIG", "").split(os.pathsep):
+        return None
+    return name
+
+
+def list_(output: str) -> int:
+    entries = Store().entries()
+    active = active_entry()
+    if output == "json":
+        emit_json([{**e.as_dict(), "active": e.name == active} for e in entries.values()])
+        return 0
+    if output == "name":
+        sys.stdout.write("".join(n + "\n" for n in entries))
+        return 0
+    if not entries:
+        info("no entries yet: 'kctx import' splits your kubeconfig into entries")
+        return 0
+    rows = []
+    for e in entries.values():
+        mark = "*" if e.name == active else " "
+        server = f"(broken: {e.error})" if e.error else safe(e.server)
+        rows.append([f"{mark} {e.name}", e.tier, server, safe(e.namespace or "default")])
+    sys.stdout.write(table(["  NAME", "TIER", "SERVER", "NAMESPACE"], rows))
+    return 0
+
+
+def show(name: str, output: str) -> int:
+    e = Store().get(name)
+    if output == "json":
+        emit_json(e.as_dict())
+        return 0
+    cfg = config.load()
+    fields: list[tuple[str, Any]] = [
+        ("name", e.name), ("tier", e.tier + (" (protected)" if config.is_protected(cfg, e.tier) else "")),
+        ("server", safe(e.server)), ("cluster", safe(e.cluster)), ("user", safe(e.user)),
+        ("namespace", safe(e.namespace or "default")), ("file", e.file),
+        ("imported from", e.source or "-"), ("original context", safe(e.context)),
+        ("kubectl pin", e.pin or "auto"),
+    ]
+    if e.error:
+        fields.append(("error", e.error))
+    width = max(len(k) for k, _ in fields)
+    sys.stdout.write("".join(f"{k + ':':<{width + 1}} {v}\n" for k, v in fields))
+    return 0
+
+
+def tier(name: str, tier_name: str | None) -> int:
+    store = Store()
+    if tier_name is None:
+        sys.stdout.write(store.get(name).tier + "\n")
+        return 0
+    cfg = config.load()
+    e = store.set_tier(name, tier_name, list(cfg["tiers"]))
+    info(f"{e.name}: tier {e.tier}" + (" (protected)" if config.is_protected(cfg, e.tier) else ""))
+    return 0
+
+
+def rm(names: list[str]) -> int:
+    store = Store()
+    for name in names:
+        store.get(name)  # all or nothing: check every name before removing any
+    for name in names:
+        store.remove(name)
+        info(f"removed {name}")
+    return 0
+
+
+def rename(old: str, new: str) -> int:
+    e = Store().rename(old, new)
+    info(f"renamed {old} to {e.name}")
+    if active_entry() == old:
+        info(f"this shell still targets the old file: run 'kctx use {e.name}'")
+    return 0

@@ -1,0 +1,55 @@
+"""Atomic writes, private folders and the store lock."""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def ensure_dir(path: str) -> str:
+    """Create `path` (and parents) as 0700 folders; tighten an existing one we own."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except FileExistsError:
+        pass
+    st = os.stat(path)
+    if st.st_mode & 0o077 and st.st_uid == os.getuid():
+        os.chmod(path, 0o700)
+    return path
+
+
+def atomic_write(path: str, data: bytes | str, mode: int = 0o600, fsync: bool = True) -> None:
+    """Write to a temp file in the same folder, then os.replace: readers see old or new, never half."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    folder = os.path.dirname(path)
+    ensure_dir(folder)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, mode)  # the umask may have narrowed or the caller may want 0755
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+@contextmanager
+def file_lock(path: str) -> Iterator[None]:
+    """An exclusive advisory lock held for the duration of the block (flock on `path`)."""
+    import fcntl
+
+    ensure_dir(os.path.dirname(path))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock

@@ -1,0 +1,121 @@
+"""Every path kctx uses comes from here.
+
+With KCTX_HOME set, everything lives below it (tests always set it). Otherwise the platformdirs
+user folders. On Linux the XDG rules are applied inline because importing platformdirs costs
+more than the whole of `kctx use` may take; tests check both give the same folders.
+Paths are plain strings so the hot paths need not import pathlib.
+"""
+
+import os
+import sys
+
+APP = "kctx"
+
+
+def _home() -> str:
+    return os.path.expanduser("~")
+
+
+def _xdg(var: str, default: str) -> str:
+    value = os.environ.get(var, "")
+    # XDG says relative values are invalid and must be ignored.
+    return value if os.path.isabs(value) else os.path.join(_home(), default)
+
+
+def _base(kind: str) -> str:
+    root = os.environ.get("KCTX_HOME")
+    if root:
+        return os.path.join(os.path.abspath(root), kind)
+    if sys.platform.startswith("linux"):
+        if kind == "config":
+            return os.path.join(_xdg("XDG_CONFIG_HOME", ".config"), APP)
+        if kind == "data":
+            return os.path.join(_xdg("XDG_DATA_HOME", ".local/share"), APP)
+        if kind == "cache":
+            return os.path.join(_xdg("XDG_CACHE_HOME", ".cache"), APP)
+    import platformdirs
+
+    if kind == "config":
+        return platformdirs.user_config_dir(APP)
+    if kind == "data":
+        return platformdirs.user_data_dir(APP)
+    return platformdirs.user_cache_dir(APP)
+
+
+def config_dir() -> str:
+    return _base("config")
+
+
+def data_dir() -> str:
+    return _base("data")
+
+
+def cache_dir() -> str:
+    return _base("cache")
+
+
+def runtime_dir() -> str:
+    """Per-user folder for session files: XDG_RUNTIME_DIR when usable, else below the cache."""
+    if os.environ.get("KCTX_HOME"):
+        return _base("run")
+    xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(xdg) and os.path.isdir(xdg):
+        return os.path.join(xdg, APP)
+    return os.path.join(cache_dir(), "run")
+
+
+def config_file() -> str:
+    return os.environ.get("KCTX_CONFIG") or os.path.join(config_dir(), "config.yaml")
+
+
+def compiled_config_file() -> str:
+    return os.path.join(cache_dir(), "config.bin")
+
+
+def entries_dir() -> str:
+    return os.path.join(data_dir(), "entries")
+
+
+def entry_file(name: str) -> str:
+    return os.path.join(entries_dir(), name + ".yaml")
+
+
+def index_file() -> str:
+    return os.path.join(data_dir(), "index.json")
+
+
+def hot_index_file() -> str:
+    return os.path.join(data_dir(), "index.bin")
+
+
+def lock_file() -> str:
+    return os.path.join(data_dir(), ".lock")
+
+
+def sessions_dir() -> str:
+    return os.path.join(runtime_dir(), "sessions")
+
+
+def audit_file() -> str:
+    return os.path.join(data_dir(), "audit.jsonl")
+
+
+def kubectl_cache_dir() -> str:
+    return os.path.join(cache_dir(), "kubectl")
+
+
+def server_versions_file() -> str:
+    return os.path.join(cache_dir(), "server-versions.json")
+
+
+def crash_log() -> str:
+    return os.path.join(cache_dir(), "crash.log")
+
+
+def shell_template(name: str) -> str:
+    """The text of a shell template shipped in the package (kctx/shell in the wheel)."""
+    import kctx.shell
+
+    folder = os.path.dirname(kctx.shell.__file__)
+    with open(os.path.join(folder, name), encoding="utf-8") as f:
+        return f.read()

@@ -1,0 +1,396 @@
+"""The store: one kubeconfig file per entry, and an index describing them.
+
+`index.json` holds what only kctx knows (tier, pinned kubectl, source file) and, as a cache,
+what is derived from each entry file (server, cluster, user, namespace), keyed by the file's
+mtime and size so a changed file is read again. `index.bin` is a marshal copy of the same
+mapping for the hot paths, which can read it without importing json or yaml.
+Every change happens under one file lock and lands by atomic replace.
+"""
+
+import marshal
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from kctx import paths
+from kctx.errors import FatalError
+from kctx.fsutil import atomic_write, ensure_dir, file_lock
+
+MAX_NAME = 63
+_NAME_START = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_NAME_CHARS = _NAME_START | set("._-")
+PROD_WORDS = ("prod", "prd", "production", "live")
+INDEX_VERSION = 1
+
+
+def valid_name(name: str) -> bool:
+    """Entry names: [A-Za-z0-9][A-Za-z0-9._-]*, at most 63 characters."""
+    return (
+        0 < len(name) <= MAX_NAME
+        and name[0] in _NAME_START
+        and all(c in _NAME_CHARS for c in name)
+    )
+
+
+def check_name(name: str) -> str:
+    if not valid_name(name):
+        raise FatalError(
+            f"invalid entry name {name!r}",
+            hint="use letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63",
+        )
+    return name
+
+
+def sanitise(name: str) -> str:
+    """A valid entry name made from any context name ('' when nothing usable is left)."""
+    out = "".join(c if c in _NAME_CHARS else "-" for c in name)
+    while "--" in out:
+        out = out.replace("--", "-")
+    out = out.lstrip("._-")[:MAX_NAME].rstrip("._-")
+    return out
+
+
+def infer_tier(name: str) -> str:
+    """'prod' when prod/prd/production/live appears as a word of the name, else 'none'."""
+    words = "".join(c.lower() if c.isalnum() else " " for c in name).split()
+    return "prod" if any(w in PROD_WORDS for w in words) else "none"
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    tier: str
+    server: str
+    cluster: str
+    user: str
+    namespace: str | None
+    file: str
+    pin: str | None = None
+    source: str = ""
+    context: str = ""
+    error: str | None = None  # the entry file could not be read; shown by list and doctor
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "tier": self.tier, "server": self.server, "cluster": self.cluster,
+            "user": self.user, "namespace": self.namespace, "file": self.file, "pin": self.pin,
+            "source": self.source, "context": self.context, "error": self.error,
+        }
+
+
+def _entry(name: str, rec: dict[str, Any]) -> Entry:
+    return Entry(
+        name=name, tier=rec.get("tier", "none"), server=rec.get("server", ""),
+        cluster=rec.get("cluster", ""), user=rec.get("user", ""), namespace=rec.get("namespace"),
+        file=paths.entry_file(name), pin=rec.get("pin"), source=rec.get("source", ""),
+        context=rec.get("context", name), error=rec.get("error"),
+    )
+
+
+def load_hot_index() -> dict[str, dict[str, Any]]:
+    """The index as last written, read from its marshal copy: for `k`, `use` and completion.
+
+    Falls back to a full refresh when the copy is missing or unreadable.
+    """
+    try:
+        with open(paths.hot_index_file(), "rb") as f:
+            data = marshal.load(f)
+        if data.get("version") == INDEX_VERSION:
+            return data["entries"]
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, KeyError):
+        pass
+    return {e.name: _record_of(e) for e in Store().entries().values()}
+
+
+def _record_of(e: Entry) -> dict[str, Any]:
+    d = e.as_dict()
+    d.pop("name")
+    d.pop("file")
+    return d
+
+
+def hot_entry(name: str) -> dict[str, Any] | None:
+    """One entry's record, fresh: re-derived from its file when the file changed since indexing."""
+    rec = load_hot_index().get(name)
+    if rec is None:
+        return None
+    try:
+        st = os.stat(paths.entry_file(name))
+    except OSError:
+        return _record_of(Store().get(name))
+    if rec.get("mtime_ns") != st.st_mtime_ns or rec.get("size") != st.st_size:
+        return _record_of(Store().get(name))
+    return rec
+
+
+@dataclass
+class ImportReport:
+    imported: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # (context, entry)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (context, reason)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "imported": self.imported, "updated": self.updated, "unchanged": self.unchanged,
+            "renamed": [{"context": c, "entry": e} for c, e in self.renamed],
+            "skipped": [{"context": c, "reason": r} for c, r in self.skipped],
+        }
+
+
+class Store:
+    """Entries on disk. Reads need no lock; every change takes the store lock."""
+
+    def __init__(self) -> None:
+        self.dir = paths.entries_dir()
+
+    # -- reading ------------------------------------------------------------------------------
+    def _read_index(self) -> dict[str, dict[str, Any]]:
+        import json
+
+        try:
+            with open(paths.index_file(), encoding="utf-8") as f:
+                data = json.load(f)
+            if isinstance(data, dict) and data.get("version") == INDEX_VERSION:
+                entries = data.get("entries")
+                if isinstance(entries, dict):
+                    return entries
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            pass
+        # A damaged index is rebuilt from the entry files; tiers fall back to inference.
+        return {}
+
+    def _write_index(self, entries: dict[str, dict[str, Any]]) -> None:
+        import json
+
+        doc = {"version": INDEX_VERSION, "entries": dict(sorted(entries.items()))}
+        atomic_write(paths.index_file(), json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        atomic_write(paths.hot_index_file(), marshal.dumps(doc), fsync=False)
+
+    def _derive(self, name: str, rec: dict[str, Any], st: os.stat_result) -> dict[str, Any]:
+        from kctx import kubeconfig
+
+        rec = dict(rec)
+        rec["mtime_ns"], rec["size"] = st.st_mtime_ns, st.st_size
+        path = paths.entry_file(name)
+        try:
+            info = kubeconfig.describe_entry(kubeconfig.read(path), name, path)
+            rec.update(info)
+            rec["error"] = None
+        except FatalError as e:
+            rec["error"] = e.message
+        rec.setdefault("tier", infer_tier(name))
+        rec.setdefault("context", name)
+        return rec
+
+    def _scan(self) -> dict[str, os.stat_result]:
+        found: dict[str, os.stat_result] = {}
+        try:
+            with os.scandir(self.dir) as it:
+                for de in it:
+                    if de.name.endswith(".yaml") and valid_name(de.name[:-5]):
+                        try:
+                            found[de.name[:-5]] = de.stat()
+                        except OSError:
+                            pass
+        except FileNotFoundError:
+            pass
+        return found
+
+    def _fresh(self, index: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], bool]:
+        files = self._scan()
+        fresh: dict[str, dict[str, Any]] = {}
+        changed = set(index) - set(files) != set()
+        for name, st in files.items():
+            rec = index.get(name)
+            if rec is not None and rec.get("mtime_ns") == st.st_mtime_ns and rec.get("size") == st.st_size:
+                fresh[name] = rec
+            else:
+                fresh[name] = self._derive(name, rec or {}, st)
+                changed = True
+        return fresh, changed
+
+    def entries(self) -> dict[str, Entry]:
+        """Every entry, sorted by name; stale index records are refreshed (and saved when possible)."""
+        index = self._read_index()
+        fresh, changed = self._fresh(index)
+        if changed:
+            try:
+                with file_lock(paths.lock_file()):
+                    # Re-read under the lock: another process may have changed the store meanwhile.
+                    fresh, changed = self._fresh(self._read_index())
+                    if changed:
+                        self._write_index(fresh)
+            except OSError:
+                pass  # a read-only store can still be listed
+        return {name: _entry(name, fresh[name]) for name in sorted(fresh)}
+
+    def find(self, name: str) -> Entry | None:
+        return self.entries().get(name)
+
+    def get(self, name: str) -> Entry:
+        entry = self.find(name)
+        if entry is None:
+            raise FatalError(f"no entry named {name!r}", hint="'kctx list' shows the entries")
+        return entry
+
+    # -- changing -----------------------------------------------------------------------------
+    def _locked_index(self) -> dict[str, dict[str, Any]]:
+        fresh, _ = self._fresh(self._read_index())
+        return fresh
+
+    def _prepare(self) -> None:
+        ensure_dir(paths.data_dir())
+        ensure_dir(self.dir)
+
+    def set_tier(self, name: str, tier: str, tiers: list[str]) -> Entry:
+        if tier not in tiers:
+            raise FatalError(f"unknown tier {tier!r}", hint="tiers: " + ", ".join(tiers))
+        return self._update(name, tier=tier)
+
+    def set_pin(self, name: str, version: str | None) -> Entry:
+        return self._update(name, pin=version)
+
+    def _update(self, name: str, **changes: Any) -> Entry:
+        self._prepare()
+        with file_lock(paths.lock_file()):
+            index = self._locked_index()
+            if name not in index:
+                raise FatalError(f"no entry named {name!r}", hint="'kctx list' shows the entries")
+            index[name] = {**index[name], **changes}
+            self._write_index(index)
+            return _entry(name, index[name])
+
+    def remove(self, name: str) -> None:
+        self._prepare()
+        with file_lock(paths.lock_file()):
+            index = self._locked_index()
+            if name not in index:
+                raise FatalError(f"no entry named {name!r}", hint="'kctx list' shows the entries")
+            try:
+                os.unlink(paths.entry_file(name))
+            except FileNotFoundError:
+                pass
+            del index[name]
+            self._write_index(index)
+
+    def rename(self, old: str, new: str) -> Entry:
+        from kctx import kubeconfig
+
+        check_name(new)
+        self._prepare()
+        with file_lock(paths.lock_file()):
+            index = self._locked_index()
+            if old not in index:
+                raise FatalError(f"no entry named {old!r}", hint="'kctx list' shows the entries")
+            if new in index:
+                raise FatalError(f"an entry named {new!r} exists already")
+            path = paths.entry_file(old)
+            doc = kubeconfig.read(path)
+            for ctx in doc.get("contexts") or []:
+                if isinstance(ctx, dict) and ctx.get("name") == old:
+                    ctx["name"] = new
+            if doc.get("current-context") == old:
+                doc["current-context"] = new
+            atomic_write(paths.entry_file(new), kubeconfig.yaml_dump(doc))
+            os.unlink(path)
+            rec = dict(index.pop(old))
+            st = os.stat(paths.entry_file(new))
+            index[new] = self._derive(new, rec, st)
+            self._write_index(index)
+            return _entry(new, index[new])
+
+    def import_files(
+        self,
+        files: list[str],
+        tier: str | None = None,
+        strict: bool = False,
+        force: bool = False,
+        prefix: str | None = None,
+    ) -> ImportReport:
+        """Split each file into entries. All-or-nothing: on any error the store is unchanged."""
+        from kctx import kubeconfig
+
+        if prefix is not None and prefix and not valid_name(prefix + "x"):
+            raise FatalError(f"invalid prefix {prefix!r}", hint="letters, digits, '.', '_' and '-'")
+        report = ImportReport()
+        planned: dict[str, tuple[dict[str, Any], str, str]] = {}  # entry -> (doc, source, context)
+        for path in files:
+            source = os.path.abspath(path)
+            doc = kubeconfig.read(path)
+            for part in kubeconfig.split(doc, path):
+                name = (prefix or "") + part.context
+                if not valid_name(name):
+                    fixed = sanitise(name) or "context"
+                    if strict:
+                        raise FatalError(
+                            f"{path}: context {part.context!r} is not a valid entry name",
+                            hint=f"without --strict it would be imported as {fixed!r}",
+                        )
+                    base, n = fixed, 2
+                    while fixed in planned:
+                        suffix = f"-{n}"
+                        fixed, n = base[: MAX_NAME - len(suffix)] + suffix, n + 1
+                    report.renamed.append((part.context, fixed))
+                    name = fixed
+                if name in planned:
+                    report.skipped.append((part.context, f"another context in this import is also named {name!r}"))
+                    continue
+                planned[name] = (kubeconfig.entry_document(name, part), source, part.context)
+
+        self._prepare()
+        with file_lock(paths.lock_file()):
+            index = self._locked_index()
+            conflicts = []
+            writes: list[tuple[str, str]] = []
+            for name, (doc, source, context) in planned.items():
+                text = kubeconfig.yaml_dump(doc)
+                if name in index:
+                    current = _read_text(paths.entry_file(name))
+                    if current == text:
+                        report.unchanged.append(name)
+                        continue
+                    if not force:
+                        conflicts.append(name)
+                        continue
+                    report.updated.append(name)
+                else:
+                    report.imported.append(name)
+                writes.append((name, text))
+            if conflicts:
+                shown = ", ".join(conflicts[:5]) + (f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
+                raise FatalError(
+                    f"the store already has different entries named {shown}; nothing was imported",
+                    hint="--force replaces them, --prefix P imports under other names",
+                )
+            for name, text in writes:
+                atomic_write(paths.entry_file(name), text, fsync=False)
+            if writes:
+                os.sync()  # one flush for the batch instead of an fsync per file
+            for name, text in writes:
+                _, source, context = planned[name]
+                old = index.get(name, {})
+                rec = {
+                    "tier": tier or old.get("tier") or infer_tier(name),
+                    "pin": old.get("pin"),
+                    "source": source,
+                    "context": context,
+                }
+                index[name] = self._derive(name, rec, os.stat(paths.entry_file(name)))
+            if tier:
+                for name in report.unchanged:
+                    index[name] = {**index[name], "tier": tier}
+            if writes or tier:
+                self._write_index(index)
+        return report
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None

@@ -1,0 +1,1 @@
+"""Shell integration templates, shipped inside the wheel as kctx.shell."""
