@@ -17,8 +17,8 @@ def ensure_dir(path: str) -> str:
     return path
 
 
-def atomic_write(path: str, data: bytes | str, mode: int = 0o600, fsync: bool = True) -> None:
-    """Write to a temp file in the same folder, then os.replace: readers see old or new, never half."""
+def stage(path: str, data: bytes | str, mode: int = 0o600, fsync: bool = True) -> str:
+    """Write `data` to a temp file beside `path` and return its name; nothing is left on failure."""
     if isinstance(data, str):
         data = data.encode("utf-8")
     folder = os.path.dirname(path)
@@ -31,13 +31,27 @@ def atomic_write(path: str, data: bytes | str, mode: int = 0o600, fsync: bool = 
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
-        os.chmod(tmp, mode)  # the umask may have narrowed or the caller may want 0755
+        os.chmod(tmp, mode)  # the umask may have narrowed it, or the caller wants 0755
+    except BaseException:
+        discard(tmp)
+        raise
+    return tmp
+
+
+def discard(tmp: str) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+
+
+def atomic_write(path: str, data: bytes | str, mode: int = 0o600, fsync: bool = True) -> None:
+    """Write to a temp file in the same folder, then os.replace: readers see old or new, never half."""
+    tmp = stage(path, data, mode, fsync)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        discard(tmp)
         raise
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from kctx import paths
 from kctx.errors import FatalError
-from kctx.fsutil import atomic_write, ensure_dir, file_lock
+from kctx.fsutil import atomic_write, discard, ensure_dir, file_lock, stage
 
 MAX_NAME = 63
 _NAME_START = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
@@ -366,10 +366,19 @@ class Store:
                     f"the store already has different entries named {shown}; nothing was imported",
                     hint="--force replaces them, --prefix P imports under other names",
                 )
-            for name, text in writes:
-                atomic_write(paths.entry_file(name), text, fsync=False)
-            if writes:
-                os.sync()  # one flush for the batch instead of an fsync per file
+            # Stage every file first: a full disk fails here, before anything in the store changed.
+            staged: list[tuple[str, str]] = []
+            try:
+                for name, text in writes:
+                    staged.append((stage(paths.entry_file(name), text, fsync=False), name))
+                if staged:
+                    os.sync()  # one flush for the batch instead of an fsync per file
+            except BaseException:
+                for tmp, _ in staged:
+                    discard(tmp)
+                raise
+            for tmp, name in staged:
+                os.replace(tmp, paths.entry_file(name))
             for name, text in writes:
                 _, source, context = planned[name]
                 old = index.get(name, {})

@@ -323,3 +323,18 @@ def test_config_file_errors_are_one_line(tmp_path, store_home):
     src = kubeconfig(tmp_path / "c", [("q", "https://q")])
     assert run("import", "--tier", "qa", str(src)).returncode == 0
     assert "(protected)" in run("show", "q").stdout
+
+
+def test_full_disk_leaves_the_store_as_it_was(tmp_path):
+    """Writes that fail midway (here: a file size limit, as on a full disk) change nothing."""
+    keep = kubeconfig(tmp_path / "keep", [("keep", "https://k")])
+    assert run("import", str(keep)).returncode == 0
+    before = {p.name: p.read_bytes() for p in Path(paths.data_dir()).rglob("*") if p.is_file()}
+    big = kubeconfig(tmp_path / "big", [(f"big-{i}", f"https://b{i}") for i in range(50)])
+    text = big.read_text().replace("token: secret", "token: " + "x" * 3000 + "secret")
+    big.write_text(text)
+    r = subprocess.run(["bash", "-c", f"ulimit -f 2; exec {KCTX} import {big}"], capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    after = {p.name: p.read_bytes() for p in Path(paths.data_dir()).rglob("*") if p.is_file()}
+    assert after == before
