@@ -186,8 +186,8 @@ def handle(fn: Any, *args: Any) -> int:
             pass
         return 0
     except OSError as e:
-        target = f" {e.filename}" if e.filename else ""
-        sys.stderr.write(f"kctx: cannot write or read{target}: {e.strerror or e}\n")
+        where = f": {e.filename}" if e.filename else ""
+        sys.stderr.write(f"kctx: {e.strerror or e}{where}\n")
         return 1
     except Exception as e:  # noqa: BLE001 - the last line of defence against a traceback
         return _crash(e)
