@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
         "mirror": "https://dl.k8s.io",
         "version_ttl": 86400,
         "probe_timeout": 3.0,
+        "download_timeout": 30.0,  # seconds without progress before a download is given up
     },
 }
 

@@ -108,6 +108,34 @@ def server_versions_file() -> str:
     return os.path.join(cache_dir(), "server-versions.json")
 
 
+def server_versions_hot_file() -> str:
+    """marshal copy of server_versions_file() for `k` and `kctx use` (no json import)."""
+    return os.path.join(cache_dir(), "server-versions.bin")
+
+
+def versions_lock_file() -> str:
+    return os.path.join(cache_dir(), ".versions.lock")
+
+
+def probe_marker(name: str) -> str:
+    """Exists while a background version probe for entry `name` runs (one at a time)."""
+    return os.path.join(cache_dir(), "probing", name)
+
+
+def kubectl_binary(version: str) -> str:
+    """Where kubectl `version` ('1.30.4') is installed: one folder per version."""
+    return os.path.join(kubectl_cache_dir(), version, "kubectl")
+
+
+def kubectl_aliases_file() -> str:
+    """marshal {wanted release: installed release} for releases the mirror does not have."""
+    return os.path.join(kubectl_cache_dir(), "aliases.bin")
+
+
+def kubectl_install_lock(version: str) -> str:
+    return os.path.join(kubectl_cache_dir(), ".locks", version)
+
+
 def crash_log() -> str:
     return os.path.join(cache_dir(), "crash.log")
 

@@ -1,0 +1,297 @@
+"""Which kubectl an entry uses, and why: its pin, else the release matching its server, else a fallback.
+
+`choose()` is on the path of every `k`: on a warm cache it reads two small marshal files (the
+server-version cache and the compiled config) and stats one binary. It imports neither
+httpx, json, yaml nor packaging; those load only when a probe or a download must happen.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from kctx import paths, versions
+
+MARKER = "⚠"  # what skew_marker() gives when an entry's kubectl is outside the skew policy
+
+
+class Choice:
+    """The kubectl for one target: path (None when nothing usable exists) and the reasons."""
+
+    __slots__ = (
+        "path",
+        "reason",
+        "server_error",
+        "server_mm",
+        "server_version",
+        "source",
+        "version",
+        "wanted",
+        "warnings",
+    )
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.version: str | None = None  # None: unknown (a kubectl from PATH)
+        self.reason = ""
+        self.source = ""  # pin | server | cached | fallback | path | env | none
+        self.warnings: list[str] = []
+        self.server_version: str | None = None  # the server's gitVersion as cached
+        self.server_mm: tuple[int, int] | None = None  # the major.minor it behaves as
+        self.wanted: str | None = None  # the release the pin or server asks for
+        self.server_error: str | None = None  # the last probe's error, if it failed
+
+    @property
+    def skew_ok(self) -> bool | None:
+        """Within the skew policy (None: the server's or the kubectl's version is unknown)."""
+        if self.server_mm is None or not self.version:
+            return None
+        mm = versions.major_minor(self.version)
+        return None if mm is None else versions.within_skew(mm, self.server_mm)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "version": self.version, "reason": self.reason, "source": self.source,
+            "wanted": self.wanted, "server_version": self.server_version,
+            "skew_ok": self.skew_ok, "warnings": list(self.warnings), "server_error": self.server_error,
+        }
+
+
+def _ttl() -> float:
+    try:
+        from kctx import config
+
+        return float(config.load()["kubectl"]["version_ttl"])
+    except Exception:  # noqa: BLE001 - a broken config must not stop `k`; the CLI reports it
+        return 86400.0
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"kctx: {message}\n")
+
+
+# -- installed kubectls -------------------------------------------------------------------------
+
+
+def installed_path(wanted: str) -> tuple[str, str] | None:
+    """(path, version) of an installed kubectl for `wanted` ('1.30.4', or '1.30': newest patch)."""
+    if versions.is_minor_only(wanted):
+        mm = versions.major_minor(wanted)
+        have = [v for v in installed_versions() if versions.major_minor(v) == mm and "-" not in v]
+        return (paths.kubectl_binary(have[-1]), have[-1]) if have else None
+    path = paths.kubectl_binary(wanted)
+    if os.path.isfile(path):
+        return path, wanted
+    from kctx.download import load_aliases  # a release the mirror lacked, replaced by another patch
+
+    alias = load_aliases().get(wanted)
+    if alias and os.path.isfile(paths.kubectl_binary(alias)):
+        return paths.kubectl_binary(alias), alias
+    return None
+
+
+def installed_versions() -> list[str]:
+    from kctx.download import installed_versions as found
+
+    return found()
+
+
+def _is_kctx_wrapper(path: str) -> bool:
+    """kctx's own `k`, or a script standing in for kubectl that runs kctx (never run those)."""
+    real = os.path.realpath(path)
+    if os.path.basename(real) in ("k", "kctx"):
+        return True
+    try:
+        if os.path.getsize(real) > 1 << 16:
+            return False  # a real kubectl is tens of MB; wrappers are scripts
+        with open(real, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return True
+    return head.startswith(b"#!") and (b"kctx" in head or b"KCTX" in head)
+
+
+def path_kubectl() -> str | None:
+    """The first kubectl on PATH that is a real kubectl, not kctx."""
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        if not folder:
+            continue
+        cand = os.path.join(folder, "kubectl")
+        if os.path.isfile(cand) and os.access(cand, os.X_OK) and not _is_kctx_wrapper(cand):
+            return cand
+    return None
+
+
+def real_kubectl() -> str | None:
+    """A real kubectl to ask things with (never `k`): the newest installed, else PATH's."""
+    have = installed_versions()
+    if have:
+        return paths.kubectl_binary(have[-1])
+    return path_kubectl()
+
+
+# -- choosing ---------------------------------------------------------------------------------
+
+
+def _from_cache(c: Choice, rec: dict[str, Any] | None) -> None:
+    if not rec:
+        return
+    c.server_error = rec.get("error")
+    if rec.get("kubectl"):
+        c.server_version = rec.get("git_version")
+        if isinstance(rec.get("major"), int) and isinstance(rec.get("minor"), int):
+            c.server_mm = (rec["major"], rec["minor"])
+
+
+def _fallback(c: Choice, why: str | None) -> None:
+    """Newest installed kubectl (within the skew policy when the server is known), else PATH's."""
+    have = installed_versions()
+    if c.server_mm:
+        fitting = [v for v in have if versions.within_skew(versions.major_minor(v) or (0, 0), c.server_mm)]
+        have = fitting or have
+    if have:
+        c.path, c.version, c.source = paths.kubectl_binary(have[-1]), have[-1], "fallback"
+        c.reason = f"fallback: newest installed kubectl v{have[-1]}"
+    else:
+        c.path, c.version, c.source = path_kubectl(), None, "path"
+        c.reason = f"fallback: kubectl on PATH ({c.path})" if c.path else "no kubectl found"
+    if why:
+        c.warnings.append(f"{why}; using {c.reason.split(': ', 1)[1]}")
+
+
+def choose(name: str | None, record: dict[str, Any] | None, server: str | None = None, *,
+           network: bool = True, download: bool = True, cache: dict[str, Any] | None = None,
+           progress: bool | None = None) -> Choice:
+    """The kubectl for entry `name` (its index record), or for a bare server URL.
+
+    network: may probe the server (synchronously when its version is unknown, in the background
+    when stale). download: may download the wanted kubectl. With both False this is cache-only,
+    as `kctx list`, the prompt marker and `kubectl list/prune` need.
+    """
+    c = Choice()
+    env = os.environ.get("KCTX_KUBECTL")
+    if env:
+        c.path, c.source, c.reason = env, "env", "KCTX_KUBECTL"
+        return c
+    if os.environ.get("KCTX_IN_K"):
+        # Inside a credential plugin run by kubectl: never probe, download or spawn here.
+        network = download = False
+    record = record or {}
+    server = server or record.get("server") or ""
+    if cache is None:
+        from kctx.probe import load_cache
+
+        cache = load_cache()
+    rec = cache.get(server) if server else None
+    _from_cache(c, rec)
+    pin = record.get("pin")
+    unknown_why: str | None = None
+    if pin:
+        c.wanted, c.source = pin, "pin"
+        c.reason = f"pinned to v{pin}"
+    elif rec and rec.get("kubectl"):
+        from kctx import probe
+
+        c.wanted, c.source = rec["kubectl"], "server"
+        c.reason = f"matched to server {c.server_version}"
+        ttl = _ttl()
+        if not probe.is_fresh(rec, ttl):
+            if rec.get("failed") and rec["failed"] > float(rec.get("checked") or 0):
+                c.source = "cached"
+                c.reason = f"matched to server {c.server_version} (cached; server unreachable)"
+            if network and name and probe.may_probe(rec, ttl):
+                probe.spawn_refresh(name)  # `k` goes on with the cached version
+    elif name and server:
+        from kctx import probe
+
+        ttl = _ttl()
+        if network and probe.may_probe(rec, ttl):
+            rec = probe.probe(name, warn=_warn)
+            _from_cache(c, rec)
+        if rec and rec.get("kubectl"):
+            c.wanted, c.source = rec["kubectl"], "server"
+            c.reason = f"matched to server {c.server_version}"
+        else:
+            err = (rec or {}).get("error") or "not probed yet"
+            unknown_why = f"{name}: server version unknown ({err})"
+    if c.wanted:
+        found = installed_path(c.wanted)
+        if found:
+            c.path, c.version = found
+        elif download:
+            from kctx.errors import FatalError
+
+            try:
+                from kctx import download as dl
+
+                c.path, c.version = dl.ensure(c.wanted, progress=progress)
+            except FatalError as e:
+                _fallback(c, f"cannot get kubectl v{c.wanted}: {e}")
+        else:
+            # Not installed yet: `k` downloads it on first use.
+            c.version = c.wanted if not versions.is_minor_only(c.wanted) else None
+    else:
+        _fallback(c, unknown_why if name and server else None)
+    if c.path and c.server_mm and c.version:
+        warning = versions.skew_warning(c.version, c.server_mm, c.server_version or "")
+        if warning:
+            c.warnings.append((f"{name}: " if name else "") + warning
+                              + ("; 'kctx kubectl pin NAME auto' matches it again" if c.source == "pin" else ""))
+    return c
+
+
+def resolve_path(name: str | None, record: dict[str, Any] | None, server: str | None = None) -> str | None:
+    """For `k`: the chosen kubectl's path, warnings on stderr (one line each)."""
+    c = choose(name, record, server)
+    for w in c.warnings:
+        _warn(w)
+    return c.path
+
+
+def on_use(name: str, record: dict[str, Any] | None) -> None:
+    """After `kctx use NAME`: refresh the server version in the background when missing or stale.
+
+    Costs one marshal read and, at most once a TTL, a posix_spawn; never raises.
+    """
+    try:
+        if os.environ.get("KCTX_IN_K") or os.environ.get("KCTX_KUBECTL"):
+            return
+        server = (record or {}).get("server")
+        if not server:
+            return
+        from kctx import probe
+
+        rec = probe.load_cache().get(server)
+        ttl = _ttl()
+        if not probe.is_fresh(rec, ttl) and probe.may_probe(rec, ttl):
+            probe.spawn_refresh(name)
+    except Exception:  # noqa: BLE001, S110 - `kctx use` must never fail or slow down because of this
+        pass
+
+
+def skew_marker(record: dict[str, Any] | None, name: str | None = None) -> str:
+    """MARKER when this entry's kubectl is outside the skew policy, else '' (cache only, no I/O beyond it)."""
+    try:
+        c = choose(name, record, network=False, download=False)
+        return MARKER if c.skew_ok is False else ""
+    except Exception:  # noqa: BLE001 - the prompt never fails because of a marker
+        return ""
+
+
+def stale_after(rec: dict[str, Any] | None) -> float | None:
+    """When a cached server version goes stale (epoch seconds)."""
+    if not rec or not rec.get("checked"):
+        return None
+    return float(rec["checked"]) + _ttl()
+
+
+def age_text(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    s = max(0, int(time.time() - ts))
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= n:
+            return f"{s // n}{unit} ago"
+    return f"{s}s ago"

@@ -1,0 +1,357 @@
+"""Learning a server's version (GET /version), cached per server URL.
+
+The request uses the entry's own TLS settings and static credentials, never a credential
+plugin; when the server wants credentials only an exec plugin can give, a real kubectl is
+asked instead (never `k`). Answers are cached per server URL, not per entry name, so two
+entries on one cluster share them. The cache is JSON for people and a marshal copy for the
+hot paths, written together, atomically, under a lock.
+
+Module level imports stay cheap: `k` and `kctx use` read the cache through this module.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from kctx import paths
+
+if TYPE_CHECKING:
+    import ssl
+    from typing import Any
+
+CACHE_VERSION = 1
+RETRY_AFTER = 300.0  # seconds after a failed probe before `k` tries again (never on every call)
+EXEC_GRACE = 10.0  # extra seconds a credential plugin may take when kubectl asks for us
+
+
+# -- the cache ----------------------------------------------------------------------------------
+
+
+def load_cache() -> dict[str, dict[str, Any]]:
+    """{server URL: record}; the marshal copy when readable, else the JSON file, else {}."""
+    try:
+        with open(paths.server_versions_hot_file(), "rb") as f:
+            doc = marshal.load(f)
+        if doc.get("version") == CACHE_VERSION:
+            return doc["servers"]
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, KeyError):
+        pass
+    return _load_json()
+
+
+def _load_json() -> dict[str, dict[str, Any]]:
+    import json
+
+    try:
+        with open(paths.server_versions_file(), encoding="utf-8") as f:
+            doc = json.load(f)
+        if isinstance(doc, dict) and doc.get("version") == CACHE_VERSION and isinstance(doc.get("servers"), dict):
+            return {k: v for k, v in doc["servers"].items() if isinstance(v, dict)}
+    except (OSError, ValueError):
+        pass
+    return {}
+
+
+def cached(server: str) -> dict[str, Any] | None:
+    return load_cache().get(server) if server else None
+
+
+def is_fresh(rec: dict[str, Any] | None, ttl: float, now: float | None = None) -> bool:
+    """A version is known and younger than the TTL."""
+    if not rec or not rec.get("kubectl"):
+        return False
+    return (now or time.time()) - float(rec.get("checked") or 0) < ttl
+
+
+def may_probe(rec: dict[str, Any] | None, ttl: float, now: float | None = None) -> bool:
+    """Not right after a failed attempt: an unreachable server costs one timeout, not one per `k`."""
+    if not rec or not rec.get("failed"):
+        return True
+    return (now or time.time()) - float(rec["failed"]) >= min(RETRY_AFTER, ttl)
+
+
+def save(server: str, result: dict[str, Any]) -> dict[str, Any]:
+    """Merge one probe result into the cache; a failure keeps the last known version."""
+    import json
+
+    from kctx.fsutil import atomic_write, ensure_dir, file_lock
+
+    ensure_dir(paths.cache_dir())
+    with file_lock(paths.versions_lock_file()):
+        servers = _load_json()
+        rec = dict(servers.get(server) or {})
+        if result.get("ok"):
+            rec = {k: v for k, v in result.items() if k != "ok"}
+            rec["error"] = rec["failed"] = None
+        else:
+            rec["error"] = result.get("error") or "unknown error"
+            rec["failed"] = result.get("checked") or time.time()
+        servers[server] = rec
+        doc = {"version": CACHE_VERSION, "servers": dict(sorted(servers.items()))}
+        atomic_write(paths.server_versions_file(), json.dumps(doc, indent=1) + "\n", fsync=False)
+        atomic_write(paths.server_versions_hot_file(), marshal.dumps(doc), fsync=False)
+    return rec
+
+
+def forget(server: str | None = None) -> None:
+    """Drop one server's record (or all of them)."""
+    import json
+
+    from kctx.fsutil import atomic_write, ensure_dir, file_lock
+
+    ensure_dir(paths.cache_dir())
+    with file_lock(paths.versions_lock_file()):
+        servers = _load_json() if server else {}
+        servers.pop(server or "", None)
+        doc = {"version": CACHE_VERSION, "servers": servers}
+        atomic_write(paths.server_versions_file(), json.dumps(doc, indent=1) + "\n", fsync=False)
+        atomic_write(paths.server_versions_hot_file(), marshal.dumps(doc), fsync=False)
+
+
+# -- asking the server ------------------------------------------------------------------------
+
+
+def _ok(info: dict[str, Any], via: str) -> dict[str, Any]:
+    from kctx import versions
+
+    kv = versions.from_version_info(info)
+    return {
+        "ok": True, "git_version": kv.raw, "kubectl": kv.kubectl(),
+        "major": kv.effective[0], "minor": kv.effective[1],
+        "emulated": list(kv.emulated) if kv.emulated else None,
+        "checked": time.time(), "via": via,
+    }
+
+
+def _fail(error: str) -> dict[str, Any]:
+    return {"ok": False, "error": error, "checked": time.time()}
+
+
+def _entry_parts(path: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The cluster and user of `name`'s context in an entry file."""
+    from kctx import kubeconfig
+    from kctx.errors import FatalError
+
+    doc = kubeconfig.read(path)
+    contexts = kubeconfig._named(doc, "contexts", "context", path)
+    ctx = contexts.get(name) or contexts.get(doc.get("current-context") or "")
+    if ctx is None:
+        raise FatalError(f"{path}: has no context named '{name}'")
+    cluster = kubeconfig._named(doc, "clusters", "cluster", path).get(ctx.get("cluster") or "")
+    if cluster is None:
+        raise FatalError(f"{path}: context '{name}' refers to a cluster the file does not define")
+    user = kubeconfig._named(doc, "users", "user", path).get(ctx.get("user") or "") or {}
+    return cluster, user
+
+
+def _b64(value: Any) -> bytes:
+    import base64
+
+    return base64.b64decode(str(value))
+
+
+def _ssl_context(cluster: dict[str, Any], user: dict[str, Any], tmp: str, warn: Any, name: str) -> ssl.SSLContext:
+    import ssl
+
+    if cluster.get("insecure-skip-tls-verify") is True:
+        warn(f"entry {name}: insecure-skip-tls-verify is set, so the server's certificate is not checked")
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif cluster.get("certificate-authority-data"):
+        # Like kubectl: a CA given in the kubeconfig is the only one trusted for this server.
+        ctx = ssl.create_default_context(cadata=_b64(cluster["certificate-authority-data"]).decode("ascii", "replace"))
+    elif cluster.get("certificate-authority"):
+        ctx = ssl.create_default_context(cafile=str(cluster["certificate-authority"]))
+    else:
+        from kctx.download import system_ssl_context
+
+        ctx = system_ssl_context()
+    cert, key = user.get("client-certificate"), user.get("client-key")
+    if user.get("client-certificate-data"):
+        cert = os.path.join(tmp, "cert.pem")
+        _write_private(cert, _b64(user["client-certificate-data"]))
+    if user.get("client-key-data"):
+        key = os.path.join(tmp, "key.pem")
+        _write_private(key, _b64(user["client-key-data"]))
+    if cert and key:
+        ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+def _write_private(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _needs_plugin(user: dict[str, Any]) -> bool:
+    return bool(user.get("exec") or user.get("auth-provider"))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
+
+
+def probe_https(path: str, name: str, timeout: float, warn: Any = None) -> dict[str, Any]:
+    """GET <server>/version with the entry's TLS settings and static credentials."""
+    import shutil
+    import ssl
+    import tempfile
+
+    import httpx
+
+    warn = warn or _stderr
+    try:
+        cluster, user = _entry_parts(path, name)
+    except Exception as e:  # noqa: BLE001 - reported as the probe's error
+        return _fail(str(e))
+    server = str(cluster.get("server") or "")
+    if not server.startswith(("https://", "http://")):
+        return _fail(f"server {server!r} is not an http(s) URL")
+    tmp = tempfile.mkdtemp(prefix="kctx-probe-")  # 0700; client keys given as data live here briefly
+    try:
+        try:
+            ctx = _ssl_context(cluster, user, tmp, warn, name)
+        except (OSError, ssl.SSLError, ValueError) as e:
+            return _fail(f"TLS settings of the entry: {_short(e)}")
+        headers = {"Accept": "application/json", "User-Agent": "kctx"}
+        token = user.get("token")
+        if not token and user.get("tokenFile"):
+            try:
+                with open(str(user["tokenFile"]), encoding="utf-8") as f:
+                    token = f.read().strip()
+            except OSError as e:
+                return _fail(f"cannot read tokenFile: {e.strerror}")
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        auth = None
+        if user.get("username") and user.get("password") is not None:
+            auth = (str(user["username"]), str(user["password"]))
+        extensions = {}
+        if cluster.get("tls-server-name"):
+            extensions["sni_hostname"] = str(cluster["tls-server-name"])
+        try:
+            with httpx.Client(verify=ctx, proxy=cluster.get("proxy-url") or None,
+                              timeout=httpx.Timeout(timeout), follow_redirects=False) as client:
+                r = client.get(server.rstrip("/") + "/version", headers=headers, auth=auth,
+                               extensions=extensions)
+        except httpx.TimeoutException:
+            return _fail(f"no answer from {server} within {timeout:g} s")
+        except (httpx.HTTPError, OSError, ssl.SSLError, ValueError) as e:
+            return _fail(f"cannot reach {server}: {_short(e)}")
+        if r.status_code in (401, 403):
+            if _needs_plugin(user):
+                return {"ok": False, "error": f"HTTP {r.status_code}", "plugin": True, "checked": time.time()}
+            return _fail(f"{server}/version answered HTTP {r.status_code}: it needs credentials the entry does not hold")
+        if r.status_code != 200:
+            return _fail(f"{server}/version answered HTTP {r.status_code}")
+        try:
+            return _ok(r.json(), "https")
+        except ValueError as e:
+            return _fail(f"{server}/version: {e}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def probe_kubectl(path: str, name: str, timeout: float) -> dict[str, Any]:
+    """Ask a real kubectl (`version -o json`), which runs the entry's credential plugin."""
+    import json
+    import subprocess
+
+    from kctx import choice
+
+    kubectl = choice.real_kubectl()
+    if kubectl is None:
+        return _fail("the server needs a credential plugin and no kubectl is installed to run it")
+    ms = max(int(timeout * 1000), 1)
+    # KCTX_IN_K: a plugin that itself runs `kubectl` must never re-enter kctx's guard.
+    env = dict(os.environ, KUBECONFIG=path, KCTX_IN_K="1")
+    argv = [kubectl, "version", "-o", "json", f"--request-timeout={ms}ms", "--context", name]
+    try:
+        r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=timeout + EXEC_GRACE, check=False)
+    except subprocess.TimeoutExpired:
+        return _fail(f"kubectl version did not finish within {timeout + EXEC_GRACE:g} s (credential plugin?)")
+    except OSError as e:
+        return _fail(f"cannot run {kubectl}: {e.strerror}")
+    try:
+        info = json.loads(r.stdout or b"{}").get("serverVersion")
+    except (ValueError, AttributeError):
+        info = None
+    if not isinstance(info, dict):
+        err = r.stderr.decode("utf-8", "replace").strip().splitlines()
+        return _fail("kubectl version: " + (err[-1] if err else f"exit code {r.returncode}"))
+    try:
+        return _ok(info, "kubectl")
+    except ValueError as e:
+        return _fail(str(e))
+
+
+def probe(name: str, path: str | None = None, timeout: float | None = None, warn: Any = None) -> dict[str, Any]:
+    """Learn entry `name`'s server version now, store it in the cache, return the cache record."""
+    from kctx import config
+
+    path = path or paths.entry_file(name)
+    if timeout is None:
+        timeout = float(config.load()["kubectl"]["probe_timeout"])
+    try:
+        cluster, _ = _entry_parts(path, name)
+        server = str(cluster.get("server") or "")
+    except Exception as e:  # noqa: BLE001
+        return {"error": str(e), "failed": time.time()}
+    result = probe_https(path, name, timeout, warn)
+    if not result.get("ok") and result.get("plugin"):
+        result = probe_kubectl(path, name, timeout)
+    try:
+        return save(server, result)
+    except OSError:
+        return {k: v for k, v in result.items() if k != "ok"}
+
+
+def _stderr(message: str) -> None:
+    sys.stderr.write(f"kctx: {message}\n")
+
+
+def spawn_refresh(name: str) -> bool:
+    """Refresh entry `name`'s server version in a detached process; never waits for it.
+
+    At most one refresh per entry runs at a time (a marker file); errors are swallowed:
+    this runs inside `kctx use` and `k`, which must not get slower or fail because of it.
+    """
+    marker = paths.probe_marker(name)
+    try:
+        try:
+            st = os.stat(marker)
+            if time.time() - st.st_mtime < 60:
+                return False  # one is running (or died less than a minute ago)
+            os.unlink(marker)
+        except FileNotFoundError:
+            pass
+        os.makedirs(os.path.dirname(marker), mode=0o700, exist_ok=True)
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        env = dict(os.environ, KCTX_IN_K="1")
+        # posix_spawn: no `subprocess` import on the hot path; setsid detaches it from the
+        # terminal, so Ctrl-C in the shell or the end of `k` does not touch it.
+        devnull = os.devnull
+        os.posix_spawn(
+            sys.executable, [sys.executable, "-m", "kctx._probe", name], env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, devnull, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 2, devnull, os.O_WRONLY, 0),
+            ],
+            setsid=True,
+        )
+        return True
+    except Exception:  # noqa: BLE001 - a refresh that cannot start is retried next time
+        try:
+            os.unlink(marker)
+        except OSError:
+            pass
+        return False
