@@ -4,12 +4,18 @@ The hot paths (`k`, `kctx use`) call `load()`, which reads a marshal snapshot of
 settings and parses the YAML only when the file changed since the snapshot was made.
 """
 
+from __future__ import annotations
+
 import marshal
 import os
-from typing import Any
 
 from kctx import paths
 from kctx.errors import FatalError
+
+# typing costs ~13 ms to import on a slow machine, more than half of what `kctx use` may take.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 COLORS = {
     "black": 30, "red": 31, "green": 32, "yellow": 33, "blue": 34, "magenta": 35, "cyan": 36,
