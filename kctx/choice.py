@@ -75,18 +75,61 @@ def _warn(message: str) -> None:
 # -- installed kubectls -------------------------------------------------------------------------
 
 
-def installed_path(wanted: str) -> tuple[str, str] | None:
+class Lookup:
+    """What several choose() calls share (installed versions, aliases, TTL), read once and lazily."""
+
+    def __init__(self, cache: dict[str, Any] | None = None) -> None:
+        self._cache = cache
+        self._installed: list[str] | None = None
+        self._aliases: dict[str, str] | None = None
+        self._ttl: float | None = None
+
+    @property
+    def cache(self) -> dict[str, Any]:
+        if self._cache is None:
+            from kctx.probe import load_cache
+
+            self._cache = load_cache()
+        return self._cache
+
+    @property
+    def installed(self) -> list[str]:
+        if self._installed is None:
+            from kctx.download import installed_versions as found
+
+            self._installed = found()
+        return self._installed
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        if self._aliases is None:
+            # Releases the mirror lacked, replaced by another patch of the same minor.
+            from kctx.download import load_aliases
+
+            self._aliases = load_aliases()
+        return self._aliases
+
+    @property
+    def ttl(self) -> float:
+        if self._ttl is None:
+            self._ttl = _ttl()
+        return self._ttl
+
+    def forget_installed(self) -> None:
+        self._installed = self._aliases = None
+
+
+def installed_path(wanted: str, lookup: Lookup | None = None) -> tuple[str, str] | None:
     """(path, version) of an installed kubectl for `wanted` ('1.30.4', or '1.30': newest patch)."""
+    lookup = lookup or Lookup()
     if versions.is_minor_only(wanted):
         mm = versions.major_minor(wanted)
-        have = [v for v in installed_versions() if versions.major_minor(v) == mm and "-" not in v]
+        have = [v for v in lookup.installed if versions.major_minor(v) == mm and "-" not in v]
         return (paths.kubectl_binary(have[-1]), have[-1]) if have else None
     path = paths.kubectl_binary(wanted)
     if os.path.isfile(path):
         return path, wanted
-    from kctx.download import load_aliases  # a release the mirror lacked, replaced by another patch
-
-    alias = load_aliases().get(wanted)
+    alias = lookup.aliases.get(wanted)
     if alias and os.path.isfile(paths.kubectl_binary(alias)):
         return paths.kubectl_binary(alias), alias
     return None
@@ -145,9 +188,9 @@ def _from_cache(c: Choice, rec: dict[str, Any] | None) -> None:
             c.server_mm = (rec["major"], rec["minor"])
 
 
-def _fallback(c: Choice, why: str | None) -> None:
+def _fallback(c: Choice, why: str | None, lookup: Lookup) -> None:
     """Newest installed kubectl (within the skew policy when the server is known), else PATH's."""
-    have = installed_versions()
+    have = lookup.installed
     if c.server_mm:
         fitting = [v for v in have if versions.within_skew(versions.major_minor(v) or (0, 0), c.server_mm)]
         have = fitting or have
@@ -162,7 +205,7 @@ def _fallback(c: Choice, why: str | None) -> None:
 
 
 def choose(name: str | None, record: dict[str, Any] | None, server: str | None = None, *,
-           network: bool = True, download: bool = True, cache: dict[str, Any] | None = None,
+           network: bool = True, download: bool = True, lookup: Lookup | None = None,
            progress: bool | None = None) -> Choice:
     """The kubectl for entry `name` (its index record), or for a bare server URL.
 
@@ -180,11 +223,8 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
         network = download = False
     record = record or {}
     server = server or record.get("server") or ""
-    if cache is None:
-        from kctx.probe import load_cache
-
-        cache = load_cache()
-    rec = cache.get(server) if server else None
+    lookup = lookup or Lookup()
+    rec = lookup.cache.get(server) if server else None
     _from_cache(c, rec)
     pin = record.get("pin")
     unknown_why: str | None = None
@@ -196,18 +236,15 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
 
         c.wanted, c.source = rec["kubectl"], "server"
         c.reason = f"matched to server {c.server_version}"
-        ttl = _ttl()
-        if not probe.is_fresh(rec, ttl):
-            if rec.get("failed") and rec["failed"] > float(rec.get("checked") or 0):
-                c.source = "cached"
-                c.reason = f"matched to server {c.server_version} (cached; server unreachable)"
-            if network and name and probe.may_probe(rec, ttl):
-                probe.spawn_refresh(name)  # `k` goes on with the cached version
+        if rec.get("unreachable") and float(rec.get("failed") or 0) > float(rec.get("checked") or 0):
+            c.source = "cached"
+            c.reason = f"matched to server {c.server_version} (cached: the server did not answer lately)"
+        if network and name and not probe.is_fresh(rec, lookup.ttl) and probe.may_probe(rec, lookup.ttl):
+            probe.spawn_refresh(name)  # `k` goes on with the cached version
     elif name and server:
         from kctx import probe
 
-        ttl = _ttl()
-        if network and probe.may_probe(rec, ttl):
+        if network and probe.may_probe(rec, lookup.ttl):
             rec = probe.probe(name, warn=_warn)
             _from_cache(c, rec)
         if rec and rec.get("kubectl"):
@@ -217,7 +254,7 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
             err = (rec or {}).get("error") or "not probed yet"
             unknown_why = f"{name}: server version unknown ({err})"
     if c.wanted:
-        found = installed_path(c.wanted)
+        found = installed_path(c.wanted, lookup)
         if found:
             c.path, c.version = found
         elif download:
@@ -227,13 +264,14 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
                 from kctx import download as dl
 
                 c.path, c.version = dl.ensure(c.wanted, progress=progress)
+                lookup.forget_installed()
             except FatalError as e:
-                _fallback(c, f"cannot get kubectl v{c.wanted}: {e}")
+                _fallback(c, f"cannot get kubectl v{c.wanted}: {e}", lookup)
         else:
             # Not installed yet: `k` downloads it on first use.
             c.version = c.wanted if not versions.is_minor_only(c.wanted) else None
     else:
-        _fallback(c, unknown_why if name and server else None)
+        _fallback(c, unknown_why if name and server else None, lookup)
     if c.path and c.server_mm and c.version:
         warning = versions.skew_warning(c.version, c.server_mm, c.server_version or "")
         if warning:

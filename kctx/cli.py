@@ -137,6 +137,72 @@ def rename_cmd(old: str, new: str) -> int:
 # -- guard (kctx/commands/guard_cmds.py) ------------------------------------------------------
 
 # -- kubectl versions (kctx/commands/kubectl_cmds.py) -----------------------------------------
+@cli.group("kubectl")
+def kubectl_group() -> None:
+    """The kubectl each entry uses: matched to its server's version, or pinned."""
+
+
+@kubectl_group.command("which")
+@click.argument("name", required=False, shell_complete=_entry_names)
+@OUTPUT
+def kubectl_which_cmd(name: str | None, output: str) -> int:
+    """Print the path of the kubectl NAME (default: this shell's entry) uses, and why."""
+    from kctx.commands import kubectl_cmds
+
+    return kubectl_cmds.which(name, output)
+
+
+@kubectl_group.command("pin")
+@ENTRY
+@click.argument("version")
+def kubectl_pin_cmd(name: str, version: str) -> int:
+    """Pin NAME to kubectl VERSION (1.29.10, or 1.29 for its newest patch); 'auto' matches the server again."""
+    from kctx.commands import kubectl_cmds
+
+    return kubectl_cmds.pin(name, version)
+
+
+@kubectl_group.command("install")
+@click.argument("version")
+@OUTPUT
+def kubectl_install_cmd(version: str, output: str) -> int:
+    """Download and verify kubectl VERSION: 1.31 for its newest patch, 1.31.2 exactly."""
+    from kctx.commands import kubectl_cmds
+
+    return kubectl_cmds.install(version, output)
+
+
+@kubectl_group.command("list")
+@OUTPUT
+def kubectl_list_cmd(output: str) -> int:
+    """Installed kubectl versions, their size, and the entries that use them."""
+    from kctx.commands import kubectl_cmds
+
+    return kubectl_cmds.list_(output)
+
+
+@kubectl_group.command("prune")
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+def kubectl_prune_cmd(dry_run: bool) -> int:
+    """Remove installed kubectl versions that no entry uses."""
+    from kctx.commands import kubectl_cmds
+
+    return kubectl_cmds.prune(dry_run)
+
+
+@cli.command("doctor")
+@click.option("--offline", is_flag=True, help="Do not contact the servers.")
+@click.option("--fix", is_flag=True, help="Tighten file modes and remove stale session files.")
+@OUTPUT
+def doctor_cmd(offline: bool, fix: bool, output: str) -> int:
+    """Check the setup: integration, file modes, sessions, servers, kubectl per entry, skew.
+
+    Exits non-zero when something is wrong.
+    """
+    from kctx.commands import kubectl_cmds
+
+    return kubectl_cmds.doctor(offline, fix, output)
+
 
 
 def _crash(exc: BaseException) -> int:

@@ -90,6 +90,7 @@ def save(server: str, result: dict[str, Any]) -> dict[str, Any]:
         else:
             rec["error"] = result.get("error") or "unknown error"
             rec["failed"] = result.get("checked") or time.time()
+            rec["unreachable"] = bool(result.get("unreachable"))
         servers[server] = rec
         doc = {"version": CACHE_VERSION, "servers": dict(sorted(servers.items()))}
         atomic_write(paths.server_versions_file(), json.dumps(doc, indent=1) + "\n", fsync=False)
@@ -127,8 +128,8 @@ def _ok(info: dict[str, Any], via: str) -> dict[str, Any]:
     }
 
 
-def _fail(error: str) -> dict[str, Any]:
-    return {"ok": False, "error": error, "checked": time.time()}
+def _fail(error: str, unreachable: bool = False) -> dict[str, Any]:
+    return {"ok": False, "error": error, "unreachable": unreachable, "checked": time.time()}
 
 
 def _entry_parts(path: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -242,9 +243,9 @@ def probe_https(path: str, name: str, timeout: float, warn: Any = None) -> dict[
                 r = client.get(server.rstrip("/") + "/version", headers=headers, auth=auth,
                                extensions=extensions)
         except httpx.TimeoutException:
-            return _fail(f"no answer from {server} within {timeout:g} s")
+            return _fail(f"no answer from {server} within {timeout:g} s", unreachable=True)
         except (httpx.HTTPError, OSError, ssl.SSLError, ValueError) as e:
-            return _fail(f"cannot reach {server}: {_short(e)}")
+            return _fail(f"cannot reach {server}: {_short(e)}", unreachable=True)
         if r.status_code in (401, 403):
             if _needs_plugin(user):
                 return {"ok": False, "error": f"HTTP {r.status_code}", "plugin": True, "checked": time.time()}
@@ -286,7 +287,9 @@ def probe_kubectl(path: str, name: str, timeout: float) -> dict[str, Any]:
         info = None
     if not isinstance(info, dict):
         err = r.stderr.decode("utf-8", "replace").strip().splitlines()
-        return _fail("kubectl version: " + (err[-1] if err else f"exit code {r.returncode}"))
+        text = err[-1] if err else f"exit code {r.returncode}"
+        unreachable = any(w in text for w in ("connection refused", "timeout", "no such host", "i/o timeout"))
+        return _fail("kubectl version: " + text, unreachable=unreachable)
     try:
         return _ok(info, "kubectl")
     except ValueError as e:

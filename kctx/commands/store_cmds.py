@@ -60,13 +60,16 @@ def active_entry() -> str | None:
 
 
 def list_(output: str) -> int:
+    from kctx.commands.kubectl_cmds import kubectl_cell, server_version_cell, version_columns
+
     entries = Store().entries()
     active = active_entry()
-    if output == "json":
-        emit_json([{**e.as_dict(), "active": e.name == active} for e in entries.values()])
-        return 0
     if output == "name":
         sys.stdout.write("".join(n + "\n" for n in entries))
+        return 0
+    cols = version_columns(entries)  # from the version caches only: never a network call
+    if output == "json":
+        emit_json([{**e.as_dict(), "active": e.name == active, **cols[e.name]} for e in entries.values()])
         return 0
     if not entries:
         info("no entries yet: 'kctx import' splits your kubeconfig into entries")
@@ -75,8 +78,10 @@ def list_(output: str) -> int:
     for e in entries.values():
         mark = "*" if e.name == active else " "
         server = f"(broken: {e.error})" if e.error else safe(e.server)
-        rows.append([f"{mark} {e.name}", e.tier, server, safe(e.namespace or "default")])
-    sys.stdout.write(table(["  NAME", "TIER", "SERVER", "NAMESPACE"], rows))
+        col = cols[e.name]
+        rows.append([f"{mark} {e.name}", e.tier, server, safe(e.namespace or "default"),
+                     server_version_cell(col), kubectl_cell(col), col["note"]])
+    sys.stdout.write(table(["  NAME", "TIER", "SERVER", "NAMESPACE", "VERSION", "KUBECTL", ""], rows))
     return 0
 
 
