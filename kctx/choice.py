@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
 
 from kctx import paths, versions
+
+TYPE_CHECKING = False  # typing costs milliseconds to import; `k` imports this module
+if TYPE_CHECKING:
+    from typing import Any
 
 MARKER = "⚠"  # what skew_marker() gives when an entry's kubectl is outside the skew policy
 
@@ -95,17 +98,12 @@ class Lookup:
     @property
     def installed(self) -> list[str]:
         if self._installed is None:
-            from kctx.download import installed_versions as found
-
-            self._installed = found()
+            self._installed = installed_versions()
         return self._installed
 
     @property
     def aliases(self) -> dict[str, str]:
         if self._aliases is None:
-            # Releases the mirror lacked, replaced by another patch of the same minor.
-            from kctx.download import load_aliases
-
             self._aliases = load_aliases()
         return self._aliases
 
@@ -136,9 +134,25 @@ def installed_path(wanted: str, lookup: Lookup | None = None) -> tuple[str, str]
 
 
 def installed_versions() -> list[str]:
-    from kctx.download import installed_versions as found
+    """Every kubectl version kctx installed, oldest first."""
+    try:
+        names = os.listdir(paths.kubectl_cache_dir())
+    except OSError:
+        return []
+    found = [n for n in names if n[:1].isdigit() and os.path.isfile(paths.kubectl_binary(n))]
+    return sorted(found, key=versions.sort_key)
 
-    return found()
+
+def load_aliases() -> dict[str, str]:
+    """{wanted release: installed release} for releases the mirror lacked (another patch of the minor)."""
+    import marshal
+
+    try:
+        with open(paths.kubectl_aliases_file(), "rb") as f:
+            data = marshal.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
 
 
 def _is_kctx_wrapper(path: str) -> bool:

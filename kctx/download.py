@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Self
 
-from kctx import paths, versions
+from kctx import choice, paths, versions
 from kctx.errors import FatalError
 
 if TYPE_CHECKING:
@@ -258,28 +258,8 @@ def installed(version: str) -> str | None:
     return path if os.path.isfile(path) else None
 
 
-def installed_versions() -> list[str]:
-    """Every installed version, oldest first."""
-    try:
-        names = os.listdir(paths.kubectl_cache_dir())
-    except OSError:
-        return []
-    found = []
-    for n in names:
-        if n[:1].isdigit() and os.path.isfile(paths.kubectl_binary(n)):
-            found.append(n)
-    return sorted(found, key=versions.sort_key)
-
-
-def load_aliases() -> dict[str, str]:
-    import marshal
-
-    try:
-        with open(paths.kubectl_aliases_file(), "rb") as f:
-            data = marshal.load(f)
-        return data if isinstance(data, dict) else {}
-    except (OSError, EOFError, ValueError, TypeError):
-        return {}
+installed_versions = choice.installed_versions
+load_aliases = choice.load_aliases
 
 
 def _save_alias(wanted: str, got: str) -> None:

@@ -15,10 +15,10 @@ import marshal
 import os
 import sys
 import time
-from typing import TYPE_CHECKING
 
 from kctx import paths
 
+TYPE_CHECKING = False  # typing costs milliseconds to import; `k` imports this module
 if TYPE_CHECKING:
     import ssl
     from typing import Any
