@@ -1,9 +1,18 @@
-"""A small fake Kubernetes API server, good enough for the real kubectl (1.37).
+"""A fake Kubernetes API server that the real kubectl (1.37) works against.
 
-HTTPS on 127.0.0.1 with a certificate from one trustme CA shared by every server of the
-process, every request recorded. Discovery, synthetic objects and self reviews are answered
-the way kubectl expects, so read commands print and write commands reach the point where
-they send their write (which is recorded and answered, never stored).
+HTTPS on 127.0.0.1 (random port) with a certificate from one trustme CA shared by every server
+of the process; every request is recorded. Discovery (aggregated and legacy), OpenAPI v3 (just
+enough for validation and `explain`), synthetic objects and access reviews are answered the way
+kubectl expects, so reads print and writes get as far as sending their request, which is
+recorded and answered but never stored.
+
+    with FakeAPIServer("v1.29.6-eks-1de2ab1", name="prod") as api:
+        write_kubeconfig(path, [{"name": "prod", "server": api, "namespace": "payments"}])
+        ...run kubectl with KUBECONFIG=path and an isolated HOME...
+        assert [str(r) for r in api.writes()] == ["DELETE /api/v1/namespaces/payments/pods/x"]
+
+State is only what a test sets: every named GET gives a healthy object of the right kind
+(unless `set_missing`), collections are empty (unless `set_object`), writes change nothing.
 """
 from __future__ import annotations
 
@@ -13,6 +22,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -32,12 +42,18 @@ import trustme
 
 __all__ = [
     "RESOURCES",
+    "ClientCert",
     "FakeAPIServer",
     "Request",
     "SharedCA",
+    "decode_protobuf",
     "is_stream",
     "is_write",
+    "object_path",
+    "parse_resource_path",
+    "parse_version",
     "session_ca",
+    "synthetic_object",
     "write_kubeconfig",
 ]
 
@@ -45,14 +61,44 @@ __all__ = [
 # TLS: one CA per process, one leaf certificate for 127.0.0.1/localhost used by every server.
 
 
-@dataclass
-class SharedCA:
-    """The process-wide test CA: trustme object, PEM bytes and a PEM file path."""
+@dataclass(frozen=True)
+class ClientCert:
+    """A client certificate from the shared CA, as PEM bytes and as files."""
 
-    ca: trustme.CA
-    pem: bytes
-    pem_path: str
-    server_context: ssl.SSLContext
+    common_name: str
+    cert_pem: bytes
+    key_pem: bytes
+    cert_path: str
+    key_path: str
+
+
+class SharedCA:
+    """The process-wide test CA: `ca` (trustme), `pem` bytes and `pem_path`."""
+
+    def __init__(self) -> None:
+        self.ca = trustme.CA()  # ECDSA keys: RSA key generation is slow on this machine
+        self.pem = self.ca.cert_pem.bytes()
+        self.folder = tempfile.mkdtemp(prefix="kctx-test-ca-")
+        atexit.register(shutil.rmtree, self.folder, True)
+        self.pem_path = os.path.join(self.folder, "ca.pem")
+        with open(self.pem_path, "wb") as f:
+            f.write(self.pem)
+        self._leaf = self.ca.issue_cert("127.0.0.1", "localhost", "::1")
+        self.server_context = self._server_context(client_certs=False)
+        self.mtls_context = self._server_context(client_certs=True)
+        self._clients: dict[str, ClientCert] = {}
+        self._lock = threading.Lock()
+
+    def _server_context(self, client_certs: bool) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._leaf.configure_cert(ctx)
+        # No h2 offered: Go then speaks HTTP/1.1, which http.server understands.
+        ctx.set_alpn_protocols(["http/1.1"])
+        if client_certs:
+            # Like kube-apiserver: a client certificate is optional, and checked when sent.
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.load_verify_locations(cadata=self.pem.decode())
+        return ctx
 
     @property
     def pem_b64(self) -> str:
@@ -62,6 +108,20 @@ class SharedCA:
     def client_context(self) -> ssl.SSLContext:
         """An SSL context trusting only this CA (for Python clients in tests)."""
         return ssl.create_default_context(cadata=self.pem.decode())
+
+    def client_cert(self, common_name: str) -> ClientCert:
+        """A client certificate for `common_name` (the user name servers see), made once."""
+        with self._lock:
+            if common_name not in self._clients:
+                leaf = self.ca.issue_cert(f"{len(self._clients)}.client.invalid",
+                                          common_name=common_name)
+                base = os.path.join(self.folder, f"client-{len(self._clients)}")
+                leaf.cert_chain_pems[0].write_to_path(base + ".crt")
+                leaf.private_key_pem.write_to_path(base + ".key")
+                self._clients[common_name] = ClientCert(
+                    common_name, leaf.cert_chain_pems[0].bytes(), leaf.private_key_pem.bytes(),
+                    base + ".crt", base + ".key")
+            return self._clients[common_name]
 
 
 _ca_lock = threading.Lock()
@@ -73,20 +133,7 @@ def session_ca() -> SharedCA:
     global _ca
     with _ca_lock:
         if _ca is None:
-            # ECDSA keys: generating RSA keys costs noticeable time on this slow machine.
-            ca = trustme.CA(key_type=trustme.KeyType.ECDSA)
-            leaf = ca.issue_cert("127.0.0.1", "localhost", "::1", key_type=trustme.KeyType.ECDSA)
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            leaf.configure_cert(ctx)
-            # No h2 offered: Go then speaks HTTP/1.1, which http.server understands.
-            ctx.set_alpn_protocols(["http/1.1"])
-            folder = tempfile.mkdtemp(prefix="kctx-test-ca-")
-            atexit.register(shutil.rmtree, folder, True)
-            pem = ca.cert_pem.bytes()
-            pem_path = os.path.join(folder, "ca.pem")
-            with open(pem_path, "wb") as f:
-                f.write(pem)
-            _ca = SharedCA(ca=ca, pem=pem, pem_path=pem_path, server_context=ctx)
+            _ca = SharedCA()
         return _ca
 
 
@@ -295,6 +342,7 @@ class Request:
     raw_query: str = ""
     server: str = ""
     time: float = 0.0
+    client_cn: str | None = None  # common name of a verified client certificate
 
     def query_all(self, key: str) -> list[str]:
         """Every value of a repeated query parameter (exec's `command=` for instance)."""
@@ -1037,13 +1085,15 @@ def _table(objects: list[dict[str, Any]], include: str) -> dict[str, Any]:
 
 
 def parse_version(git_version: str) -> tuple[str, str]:
-    """(major, minor) as a real server reports them: "v1.29.6-eks-1de2ab1" -> ("1", "29+")."""
-    core = git_version.lstrip("v")
-    plain = core.split("-")[0].split("+")[0]
-    major, minor = (plain.split(".") + ["0", "0"])[:2]
-    # EKS/GKE-style builds carry a "+" on minor; upstream pre-releases (rc, alpha) do not.
-    distro = core != plain and not any(t in core for t in ("-rc.", "-alpha.", "-beta."))
-    return major, minor + ("+" if distro and "+k3s" not in core else "")
+    """(major, minor) as a real server reports them: "v1.29.6-eks-1de2ab1" -> ("1", "29+").
+
+    Kubernetes' hack/lib/version.sh appends "+" to minor whenever gitVersion has a "-..."
+    part (EKS, GKE, rc and alpha builds), not for a "+..." part alone (k3s).
+    """
+    match = re.match(r"^v?([0-9]+)\.([0-9]+)(\.[0-9]+)?([-].*)?([+].*)?$", git_version)
+    if match is None:
+        return "", ""
+    return match[1], match[2] + ("+" if match[4] else "")
 
 
 class FakeAPIServer:
@@ -1051,8 +1101,10 @@ class FakeAPIServer:
 
     `version`: the gitVersion /version reports (any form; `major`/`minor` derived like real
     servers, overridable). `require_auth`: every path answers 401 without
-    `Authorization: Bearer <t>` for a t in `tokens` (which holds `token` by default).
-    `aggregated_discovery`: answer kubectl's aggregated discovery (else the legacy documents only).
+    `Authorization: Bearer <t>` for a t in `tokens` (which holds `token` by default), or a
+    client certificate from the shared CA when `client_certs` is on (then the server asks
+    for one, as kube-apiserver does). `aggregated_discovery`: answer kubectl's aggregated
+    discovery (else the legacy documents only). `delay`: seconds to wait before each answer.
     """
 
     def __init__(
@@ -1067,6 +1119,8 @@ class FakeAPIServer:
         aggregated_discovery: bool = True,
         username: str = "test-user",
         allowed: bool | Callable[[dict[str, str]], bool] = True,
+        client_certs: bool = False,
+        delay: float = 0.0,
     ) -> None:
         self.name = name
         self.version = version
@@ -1078,6 +1132,8 @@ class FakeAPIServer:
         self.token = f"token-{name}"
         self.tokens: set[str] = {self.token}
         self.aggregated_discovery = aggregated_discovery
+        self.client_certs = client_certs
+        self.delay = delay
         self.username = username
         # What access reviews answer: a bool, or a function of the review's attributes
         # ({"verb": "delete", "resource": "pods", "namespace": ...}) returning one.
@@ -1101,7 +1157,8 @@ class FakeAPIServer:
             return self
         self._stopping.clear()
         handler = type("Handler", (_APIHandler,), {"api": self})
-        self._httpd = TLSHTTPServer(handler, self.ca.server_context)
+        context = self.ca.mtls_context if self.client_certs else self.ca.server_context
+        self._httpd = TLSHTTPServer(handler, context)
         self._thread = threading.Thread(target=self._httpd.serve_forever,
                                         kwargs={"poll_interval": 0.05},
                                         name=f"fakeapi-{self.name}", daemon=True)
@@ -1165,8 +1222,19 @@ class FakeAPIServer:
     # -- canned state -----------------------------------------------------------------------------
 
     def set_object(self, obj: dict[str, Any]) -> str:
-        """Serve `obj` for its path (GET) and list it in its collection; returns the path."""
+        """Serve `obj` at its path and list it in its collection; returns the path.
+
+        Needs apiVersion, kind and metadata.name; the rest of metadata is filled in.
+        """
+        obj = copy.deepcopy(obj)
         path = object_path(obj)
+        meta = obj["metadata"]
+        meta.setdefault("uid", _uid(path))
+        meta.setdefault("resourceVersion", "1")
+        meta.setdefault("creationTimestamp", CREATED)
+        rp = parse_resource_path(path)
+        if rp is not None and rp.namespace:
+            meta.setdefault("namespace", rp.namespace)
         with self._lock:
             self._objects[path] = obj
             self._missing.discard(path)
@@ -1183,11 +1251,18 @@ class FakeAPIServer:
         with self._lock:
             return path in self._missing, copy.deepcopy(self._objects.get(path))
 
-    def _listed(self, collection: str) -> list[dict[str, Any]]:
-        prefix = collection.rstrip("/") + "/"
+    def _listed(self, rp: ResourcePath) -> list[dict[str, Any]]:
+        """set_object() objects in a collection (every namespace when rp has none)."""
         with self._lock:
-            return [copy.deepcopy(o) for p, o in self._objects.items()
-                    if p.startswith(prefix) and "/" not in p[len(prefix):]]
+            objects = list(self._objects.items())
+        found = []
+        for path, obj in objects:
+            other = parse_resource_path(path)
+            if other and (other.group, other.version, other.resource.name) == (
+                    rp.group, rp.version, rp.resource.name) and (
+                    rp.namespace is None or other.namespace == rp.namespace):
+                found.append(copy.deepcopy(obj))
+        return found
 
     def version_info(self) -> dict[str, Any]:
         """The /version document."""
@@ -1233,10 +1308,14 @@ class _APIHandler(BaseHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         req = Request(self.command, split.path, query, headers, body,
-                      headers.get("content-type", ""), split.query, self.api.name, time.time())
+                      headers.get("content-type", ""), split.query, self.api.name, time.time(),
+                      self._client_cn())
         self.api._record(req)
         self.req = req
-        if self.api.require_auth and req.token not in self.api.tokens:
+        if self.api.delay:
+            self.api._stopping.wait(self.api.delay)
+        authenticated = req.token in self.api.tokens or req.client_cn is not None
+        if self.api.require_auth and not authenticated:
             self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
             return
         try:
@@ -1248,6 +1327,14 @@ class _APIHandler(BaseHandler):
             error = traceback.format_exc()
             self.api.errors.append(f"{req}\n{error}")
             self.send_json(500, status(500, "InternalError", f"fake API server bug: {error}"))
+
+    def _client_cn(self) -> str | None:
+        cert = self.connection.getpeercert() if self.api.client_certs else None
+        for rdn in (cert or {}).get("subject", ()):
+            for key, value in rdn:
+                if key == "commonName":
+                    return str(value)
+        return None
 
     def send_json(self, code: int, doc: Any, content_type: str = "application/json",
                   close: bool = False) -> None:
@@ -1425,7 +1512,7 @@ class _APIHandler(BaseHandler):
             wanted = selector.split("=", 1)[1].split(",")[0]
             missing, explicit = self.api._lookup(f"{path}/{wanted}")
             return [] if missing else [explicit or synthetic_object(rp, wanted, self.api.version)]
-        return self.api._listed(path)
+        return self.api._listed(rp)
 
     def watch(self, req: Request, rp: ResourcePath, items: list[dict[str, Any]]) -> None:
         """A watch: the initial events when asked, then silence for `watch_seconds`, then EOF.
@@ -1506,18 +1593,24 @@ class _APIHandler(BaseHandler):
 
 def write_kubeconfig(path: str | os.PathLike[str], contexts: list[dict[str, Any]],
                      current: str | None = None) -> dict[str, Any]:
-    """Write a kubeconfig (YAML) and return it as a dict.
+    """Write a kubeconfig (YAML, mode 0600) and return it as a dict.
 
-    Each context dict: `name` (required); `server` (a FakeAPIServer or a URL, required);
-    optional `namespace`, `cluster` and `user` (default: the context name), `token`
-    (default: the server's `token`, else "token-<name>"), `ca`: "data" (default, the shared CA
-    inline), "file" (path of the shared CA PEM), "insecure" or "none"; `user_config` replaces
-    the user body (an exec plugin, for instance); `extensions` dicts merged into the cluster.
-    Clusters/users shared by several contexts are written once.
+    Each context dict: `name` and `server` (a FakeAPIServer or a URL) are required. Optional:
+    `namespace`; `cluster` and `user` names (default: the context name); `token` (default:
+    the server's `token`, else "token-<name>"; None for none); `token_file`: True writes the
+    token to a file beside the kubeconfig and refers to it (`tokenFile`); `client_cert`:
+    "data" or "file" adds a client certificate for CN=<user> (then no token unless given);
+    `ca`: "data" (default, the shared CA inline), "file" (absolute path of its PEM),
+    "relative" (a copy beside the kubeconfig, named relatively: `ca.crt`), "insecure" or
+    "none"; `user_config` replaces the whole user body (an exec plugin, say); `extensions`
+    is merged into the cluster. Clusters and users shared by several contexts are written once.
     """
     import yaml
 
     ca = session_ca()
+    target = Path(path)
+    folder = target.parent
+    folder.mkdir(parents=True, exist_ok=True)
     clusters: dict[str, dict[str, Any]] = {}
     users: dict[str, dict[str, Any]] = {}
     ctxs = []
@@ -1533,17 +1626,14 @@ def write_kubeconfig(path: str | os.PathLike[str], contexts: list[dict[str, Any]
             cluster["certificate-authority-data"] = ca.pem_b64
         elif mode == "file":
             cluster["certificate-authority"] = ca.pem_path
+        elif mode == "relative":
+            (folder / "ca.crt").write_bytes(ca.pem)
+            cluster["certificate-authority"] = "ca.crt"
         elif mode == "insecure":
             cluster["insecure-skip-tls-verify"] = True
         cluster.update(spec.get("extensions", {}))
         clusters.setdefault(cluster_name, cluster)
-        if "user_config" in spec:
-            user = dict(spec["user_config"])
-        else:
-            token = spec.get("token") or (server.token if isinstance(server, FakeAPIServer)
-                                          else f"token-{name}")
-            user = {"token": token}
-        users.setdefault(user_name, user)
+        users.setdefault(user_name, _user_entry(spec, server, name, user_name, folder))
         ctx: dict[str, Any] = {"cluster": cluster_name, "user": user_name}
         if spec.get("namespace"):
             ctx["namespace"] = spec["namespace"]
@@ -1557,8 +1647,33 @@ def write_kubeconfig(path: str | os.PathLike[str], contexts: list[dict[str, Any]
         "contexts": ctxs,
         "current-context": current if current is not None else (ctxs[0]["name"] if ctxs else ""),
     }
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
     os.chmod(target, 0o600)
     return doc
+
+
+def _user_entry(spec: dict[str, Any], server: Any, name: str, user_name: str,
+                folder: Path) -> dict[str, Any]:
+    if "user_config" in spec:
+        return dict(spec["user_config"])
+    user: dict[str, Any] = {}
+    cert_mode = spec.get("client_cert")
+    if cert_mode:
+        cert = session_ca().client_cert(user_name)
+        if cert_mode == "file":
+            user["client-certificate"], user["client-key"] = cert.cert_path, cert.key_path
+        else:
+            user["client-certificate-data"] = base64.b64encode(cert.cert_pem).decode()
+            user["client-key-data"] = base64.b64encode(cert.key_pem).decode()
+    default = None if cert_mode else (server.token if isinstance(server, FakeAPIServer)
+                                      else f"token-{name}")
+    token = spec.get("token", default)
+    if token is not None and spec.get("token_file"):
+        # Hashed file name: user names in tests can be hostile ("../x", "$(touch y)").
+        token_path = folder / f"token-{hashlib.sha256(user_name.encode()).hexdigest()[:12]}"
+        token_path.write_text(token)
+        os.chmod(token_path, 0o600)
+        user["tokenFile"] = str(token_path)
+    elif token is not None:
+        user["token"] = token
+    return user

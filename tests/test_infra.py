@@ -132,6 +132,16 @@ def test_get_named_object(kube: Callable[..., Any]) -> None:
     assert shown["status"]["phase"] == "Running"
 
 
+def test_set_object_is_listed(kube: Callable[..., Any], api: FakeAPIServer) -> None:
+    api.set_object({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "db-0", "namespace": "payments"}})
+    assert "No resources found" in kube("get", "pods").stderr
+    assert kube("get", "pods", "-n", "payments", "-o", "name").stdout == "pod/db-0\n"
+    listed = kube("get", "pods", "-A")
+    assert listed.returncode == 0 and "db-0" in listed.stdout
+    assert api.paths()[-1] == "/api/v1/pods"
+
+
 def test_describe_pod(kube: Callable[..., Any]) -> None:
     result = kube("describe", "pod", "web-1")
     assert result.returncode == 0, result.stderr
@@ -256,7 +266,7 @@ def test_explain_uses_openapi_v3(kube: Callable[..., Any]) -> None:
     ("v1.30.1-gke.1329003", "30+"),
     ("v1.29.6-eks-1de2ab1", "29+"),
     ("v1.28.5+k3s1", "28"),
-    ("v1.31.0-rc.1", "31"),
+    ("v1.31.0-rc.1", "31+"),
 ])
 def test_version_forms(fake_api: Callable[..., FakeAPIServer], kubeconfig: Callable[..., Path],
                        run_kubectl: Callable[..., Any], git_version: str, minor: str) -> None:
@@ -431,3 +441,36 @@ def test_mirror_file_layout(published: KubectlMirror, kubectl_bin: str) -> None:
     assert (root / "release/v1.36.0/bin/linux/amd64/kubectl.sha256").read_text() != sha256
     assert not (root / "release/v1.34.9").exists() or not any(
         (root / "release/v1.34.9").rglob("kubectl"))
+
+
+def test_client_certificates_token_files_and_relative_ca(
+        fake_api: Callable[..., FakeAPIServer], kubeconfig: Callable[..., Path],
+        run_kubectl: Callable[..., Any], ca: Any) -> None:
+    server = fake_api(require_auth=True, client_certs=True, name="mtls")
+    path = kubeconfig([
+        {"name": "cert", "server": server, "client_cert": "data", "user": "alice"},
+        {"name": "certfile", "server": server, "client_cert": "file", "user": "bob"},
+        {"name": "tokenfile", "server": server, "token_file": True, "ca": "relative"},
+    ])
+    for context in ("cert", "certfile", "tokenfile"):
+        result = run_kubectl("--context", context, "get", "pods", kubeconfig=path)
+        assert result.returncode == 0, (context, result.stderr)
+    assert {r.client_cn for r in server.requests} == {"alice", "bob", None}
+    assert {r.token for r in server.requests if r.client_cn is None} == {server.token}
+    assert (path.parent / "ca.crt").read_bytes() == ca.pem
+    # Python clients: the same client certificate works with httpx.
+    cert = ca.client_cert("carol")
+    tls = ca.client_context()
+    tls.load_cert_chain(cert.cert_path, cert.key_path)
+    assert httpx.get(server.url + "/version", verify=tls).status_code == 200
+    assert server.requests[-1].client_cn == "carol"
+
+
+def test_delay_makes_clients_time_out(fake_api: Callable[..., FakeAPIServer], ca: Any) -> None:
+    server = fake_api(delay=3.0)
+    start = time.perf_counter()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(server.url + "/version", verify=ca.client_context(), timeout=0.3)
+    assert time.perf_counter() - start < 2
+    server.delay = 0
+    assert httpx.get(server.url + "/version", verify=ca.client_context()).status_code == 200
