@@ -133,6 +133,113 @@ def rename_cmd(old: str, new: str) -> int:
 
 
 # -- switching, sessions, prompt (kctx/commands/switch.py) ------------------------------------
+NAMESPACE = click.option("-n", "--namespace", metavar="NS", shell_complete=_namespaces,
+                         help="Namespace (default: the entry's own).")
+
+
+@cli.command("init")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@click.option("--ps1", is_flag=True, help="Put the prompt segment in front of PS1 / PROMPT / fish_prompt.")
+@click.option("--no-kubectl", is_flag=True,
+              help="Leave the word kubectl alone (by default it goes through the guard k in interactive shells).")
+def init_cmd(shell: str, ps1: bool, no_kubectl: bool) -> int:
+    """Print the shell integration: eval "$(kctx init bash)" in ~/.bashrc, "$(kctx init zsh)"
+    in ~/.zshrc (after compinit), kctx init fish | source in config.fish.
+
+    It defines the kctx function, keeps KCTX_PS1 current at every prompt (put ${KCTX_PS1} in
+    PS1, or PROMPT with prompt_subst; fish: call kctx_prompt) and completes kctx and k.
+    """
+    from kctx.commands import switch
+
+    return switch.init(shell, ps1=ps1, kubectl=not no_kubectl)
+
+
+@cli.command("use")
+@click.argument("name", required=False, shell_complete=_entry_names)
+@NAMESPACE
+def use_cmd(name: str | None, namespace: str | None) -> int:
+    """Point this shell at entry NAME ('-': the previous one); no NAME: pick one on the terminal.
+
+    Other shells keep their own target. Needs the shell integration (kctx init).
+    """
+    from kctx.commands import switch
+
+    return switch.use(name, namespace)
+
+
+@cli.command("ns")
+@click.argument("namespace", required=False, shell_complete=_namespaces)
+def ns_cmd(namespace: str | None) -> int:
+    """Set this shell's namespace ('-': the previous one); without NAMESPACE, print it."""
+    from kctx.commands import switch
+
+    return switch.ns(namespace)
+
+
+@cli.command("off")
+def off_cmd() -> int:
+    """This shell targets nothing: kubectl refuses to run until the next kctx use."""
+    from kctx.commands import switch
+
+    return switch.off()
+
+
+@cli.command("_adopt", hidden=True)
+def adopt_cmd() -> int:
+    """(internal) Give a shell that inherited a target its own session file."""
+    from kctx.commands import switch
+
+    return switch.adopt()
+
+
+@cli.command("current")
+@OUTPUT
+def current_cmd(output: str) -> int:
+    """Print this shell's entry (exit 1 when none); -o json adds namespace, tier, server, session."""
+    from kctx.commands import switch
+
+    return switch.current(output)
+
+
+@cli.command("exec")
+@click.argument("name", shell_complete=_entry_names)
+@NAMESPACE
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_cmd(name: str, namespace: str | None, command: tuple[str, ...]) -> int:
+    """Run COMMAND against entry NAME without switching: kctx exec staging -- kubectl get pods.
+
+    Put -- before COMMAND. The exit code is COMMAND's.
+    """
+    from kctx.commands import switch
+
+    return switch.exec_(name, namespace, list(command))
+
+
+@cli.command("prompt")
+@click.option("--plain", is_flag=True, help="No colours.")
+def prompt_cmd(plain: bool) -> int:
+    """Print the prompt segment once, e.g. for tmux or a starship custom module."""
+    from kctx.commands import switch
+
+    return switch.prompt(plain)
+
+
+@cli.command("unlock")
+@click.argument("duration")
+def unlock_cmd(duration: str) -> int:
+    """Let k change this shell's protected entry without asking for DURATION (15m, 1h; at most 24h)."""
+    from kctx.commands import switch
+
+    return switch.unlock(duration)
+
+
+@cli.command("lock")
+def lock_cmd() -> int:
+    """End this shell's unlock now."""
+    from kctx.commands import switch
+
+    return switch.lock()
+
 
 # -- guard (kctx/commands/guard_cmds.py) ------------------------------------------------------
 

@@ -1,7 +1,200 @@
-"""The `kctx` console entry."""
+"""The `kctx` console entry.
+
+`kctx use` runs at every switch and completion at every Tab, so the simple forms of use, ns,
+off, unlock, lock, init and prompt, and the completion of names, are handled here without
+importing click (about 50 ms on a slow machine); everything else, and anything unusual
+(--help, a bad option), goes to the click app in kctx.cli.
+"""
+
+import os
 import sys
+
+_EVAL = ("use", "ns", "off", "unlock", "lock", "_adopt")
+
+
+def _namespace_opt(args: list[str]) -> tuple[list[str], str | None] | None:
+    """Split `-n NS` / `--namespace NS` / `--namespace=NS` out of args; None when unusual."""
+    rest: list[str] = []
+    ns = None
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-n", "--namespace"):
+            if i + 1 >= len(args) or ns is not None:
+                return None
+            ns = args[i + 1]
+            i += 2
+            continue
+        if a.startswith("--namespace="):
+            if ns is not None:
+                return None
+            ns = a[len("--namespace="):]
+        elif a.startswith("-") and a != "-":
+            return None
+        else:
+            rest.append(a)
+        i += 1
+    return rest, ns
+
+
+def _fast(argv: list[str]) -> int | None:
+    """Run the simple forms of the hot commands; None: let click handle it."""
+    cmd, args = argv[0], argv[1:]
+    if cmd in ("use", "ns", "off", "unlock", "lock", "_adopt"):
+        from kctx.commands import switch
+
+        if cmd == "use":
+            parsed = _namespace_opt(args)
+            if parsed is None or len(parsed[0]) != 1:
+                return None  # no NAME: the interactive pick, through click
+            return switch.use(parsed[0][0], parsed[1])
+        if cmd == "ns":
+            if not args:
+                return switch.ns(None)
+            if len(args) == 1 and (args[0] == "-" or not args[0].startswith("-")):
+                return switch.ns(args[0])
+            return None
+        if cmd == "unlock":
+            if len(args) == 1 and not args[0].startswith("-"):
+                return switch.unlock(args[0])
+            return None
+        if args:
+            return None
+        return {"off": switch.off, "lock": switch.lock, "_adopt": switch.adopt}[cmd]()
+    if cmd == "init":
+        flags = set(args[1:])
+        if not args or not flags <= {"--ps1", "--no-kubectl"} or len(flags) != len(args) - 1:
+            return None
+        if args[0] not in ("bash", "zsh", "fish"):
+            return None
+        from kctx.commands import switch
+
+        return switch.init(args[0], ps1="--ps1" in flags, kubectl="--no-kubectl" not in flags)
+    if cmd == "prompt" and (not args or args == ["--plain"]):
+        from kctx.commands import switch
+
+        return switch.prompt(plain=bool(args))
+    return None
+
+
+def _complete() -> int | None:
+    """Completion of entry names and namespaces, in click's format; None: let click do it."""
+    env = os.environ
+    mode = env.get("_KCTX_COMPLETE", "")
+    shell = mode[: -len("_complete")] if mode.endswith("_complete") else ""
+    words = env.get("COMP_WORDS", "")
+    if shell not in ("bash", "zsh", "fish") or any(c in words for c in "'\"\\"):
+        return None
+    cwords = words.split()
+    if shell == "fish":
+        incomplete = (env.get("COMP_CWORD", "").split() or [""])[0]
+        args = cwords[1:]
+        if incomplete and args and args[-1] == incomplete:
+            args.pop()
+    else:
+        try:
+            cword = int(env.get("COMP_CWORD", ""))
+        except ValueError:
+            return None
+        args = cwords[1:cword]
+        incomplete = cwords[cword] if cword < len(cwords) else ""
+    if not args or incomplete.startswith("-") or any(a.startswith("-") for a in args[1:]):
+        return None
+    cmd, rest = args[0], args[1:]
+    items: list[tuple[str, str]]
+    if (cmd in ("use", "exec", "show", "tier", "rename") and not rest) or cmd == "rm":
+        try:
+            index = _index()
+        except Exception:  # noqa: BLE001 - completion never prints a traceback
+            index = {}
+        items = [(n, str(index[n].get("tier") or "")) for n in sorted(index) if n.startswith(incomplete)]
+    elif cmd == "ns" and not rest:
+        items = [(n, "") for n in _namespaces() if n.startswith(incomplete)]
+    else:
+        return None
+    out = []
+    for value, help_ in items:
+        if shell == "bash":
+            out.append(f"plain,{value}")
+        elif shell == "zsh":
+            out.append(f"plain\n{value.replace(':', chr(92) + ':') if help_ else value}\n{help_ or '_'}")
+        else:
+            out.append(f"plain,{value}\t{help_}" if help_ else f"plain,{value}")
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def _index() -> dict:
+    import marshal
+
+    from kctx import paths
+
+    try:
+        with open(paths.hot_index_file(), "rb") as f:
+            data = marshal.load(f)
+        if data.get("version") == 1:
+            return dict(data["entries"])
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, KeyError):
+        pass
+    from kctx.store import load_hot_index
+
+    return load_hot_index()
+
+
+def _namespaces() -> list[str]:
+    """What kctx.cli._namespaces offers: the entries' namespaces and the namespaces used."""
+    from kctx import paths
+
+    try:
+        seen = {rec.get("namespace") or "default" for rec in _index().values()}
+    except Exception:  # noqa: BLE001
+        seen = set()
+    try:
+        with open(os.path.join(paths.data_dir(), "namespaces"), encoding="utf-8") as f:
+            seen.update(line.strip() for line in f if line.strip())
+    except OSError:
+        pass
+    return sorted(seen)
+
+
+def _handle_fast(argv: list[str]) -> int | None:
+    """Run the fast path with the same error handling as the click app."""
+    from kctx.errors import INTERRUPTED, FatalError
+
+    try:
+        if os.environ.get("_KCTX_COMPLETE"):
+            return _complete()
+        return _fast(argv) if argv else None
+    except FatalError as e:
+        sys.stderr.write(f"kctx: {e}\n")
+        return e.code
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        return INTERRUPTED
+    except OSError as e:
+        target = f" {e.filename}" if e.filename else ""
+        sys.stderr.write(f"kctx: cannot write or read{target}: {e.strerror or e}\n")
+        return 1
+    except Exception as e:  # noqa: BLE001 - the last line of defence against a traceback
+        from kctx.cli import _crash
+
+        return _crash(e)
 
 
 def main() -> int:
+    argv = sys.argv[1:]
+    rc = _handle_fast(argv)
+    if rc is not None:
+        return rc
     from kctx.cli import run
-    return run(sys.argv[1:])
+
+    if argv and argv[0] in _EVAL and os.environ.get("KCTX_SHELL"):
+        # The integration evaluates stdout: help and every message go to stderr instead, the
+        # commands write their shell code to fd 1 directly (switch.emit).
+        sys.stdout.flush()
+        saved, sys.stdout = sys.stdout, sys.stderr
+        try:
+            return run(argv)
+        finally:
+            sys.stdout = saved
+    return run(argv)

@@ -1,0 +1,700 @@
+"""use, ns, off, current, exec, prompt, init, unlock, lock: switching this shell's target.
+
+The commands that change the shell (use, ns, off, unlock, lock) print shell code on stdout,
+which the integration's `kctx` function evaluates only when they succeed; every message for
+humans goes to stderr. They run on the hot path, so this module imports little at the top:
+kctx.main calls them without loading click.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from kctx import paths, session
+from kctx.errors import FatalError
+from kctx.shellcode import NS_SLOT, SHELLS, Code, quote
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+EVAL_COMMANDS = ("use", "ns", "off", "unlock", "lock", "_adopt")
+MAX_UNLOCK = 24 * 3600
+_DNS_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+# -- plumbing -------------------------------------------------------------------------------------
+def info(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def emit(code: str) -> None:
+    """Shell code for the integration to evaluate: straight to fd 1, which stays code-only even
+    when click's help and messages are pointed at stderr."""
+    sys.stdout.flush()
+    data = code.encode("utf-8")
+    while data:
+        data = data[os.write(1, data):]
+
+
+def valid_namespace(ns: str) -> bool:
+    """A DNS-1123 label, what Kubernetes accepts as a namespace name."""
+    return (
+        0 < len(ns) <= 63
+        and set(ns) <= _DNS_CHARS
+        and ns[0] != "-"
+        and ns[-1] != "-"
+    )
+
+
+def check_namespace(ns: str) -> str:
+    if not valid_namespace(ns):
+        from kctx.shellcode import visible
+
+        raise FatalError(
+            f"invalid namespace {visible(ns)!r}",
+            hint="lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63",
+        )
+    return ns
+
+
+def _init_hint(command: str) -> FatalError:
+    shell = os.path.basename(os.environ.get("SHELL", "")) or "bash"
+    if shell == "fish":
+        how = "kctx init fish | source  in ~/.config/fish/config.fish"
+    elif shell == "zsh":
+        how = 'eval "$(kctx init zsh)"  in ~/.zshrc'
+    else:
+        how = 'eval "$(kctx init bash)"  in ~/.bashrc'
+    return FatalError(
+        f"'kctx {command}' changes this shell's target, which a program cannot do by itself; "
+        f"load the shell integration first",
+        hint=f"add  {how}, then open a new shell",
+    )
+
+
+class Shell:
+    """What the integration's `kctx` function told us about the shell that called it."""
+
+    def __init__(self, command: str) -> None:
+        env = os.environ
+        self.name = env.get("KCTX_SHELL", "")
+        if self.name not in SHELLS:
+            raise _init_hint(command)
+        try:
+            self.pid = int(env.get("KCTX_SHELL_PID", ""))
+        except ValueError:
+            raise _init_hint(command) from None
+        given = env.get("KCTX_SESSION", "")
+        # Only a session file of this very shell is rewritten; anything else gets a new file.
+        self.session = os.path.abspath(given) if given and session.owned(given, self.pid) else ""
+        self.previous = env.get("KCTX_PREVIOUS", "")
+        self.previous_ns = env.get("KCTX_PREVIOUS_NS", "")
+        self.entry = env.get("KCTX_CONTEXT", "")
+        self.namespace = env.get("KCTX_NAMESPACE", "")
+
+    def session_path(self) -> str:
+        return self.session or session.new_path(self.pid)
+
+
+def _record(name: str) -> dict[str, Any]:
+    if not session.valid_name(name):
+        from kctx.shellcode import visible
+
+        raise FatalError(f"no entry named {visible(name)!r}", hint="'kctx list' shows the entries")
+    rec = session.entry_record(name)
+    if rec is None:
+        raise FatalError(f"no entry named {name!r}", hint="'kctx list' shows the entries")
+    if rec.get("error"):
+        raise FatalError(f"entry {name!r} is broken: {rec['error']}", hint=f"kctx show {name}")
+    return rec
+
+
+def _remember_namespace(ns: str) -> None:
+    """Namespaces used, for completion (kctx/cli.py reads data_dir/namespaces)."""
+    path = os.path.join(paths.data_dir(), "namespaces")
+    try:
+        with open(path, encoding="utf-8") as f:
+            if ns in f.read().split():
+                return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.write(fd, (ns + "\n").encode())
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _on_use(name: str, rec: dict[str, Any]) -> None:
+    """Let the kubectl-versions code refresh the server version in the background."""
+    try:
+        from kctx import kubectl
+
+        hook = kubectl.on_use  # type: ignore[attr-defined]
+    except (ImportError, AttributeError):
+        return
+    try:
+        hook(name, rec)
+    except Exception:  # noqa: BLE001 - a version refresh must never break switching
+        pass
+
+
+# -- emitting the state ---------------------------------------------------------------------------
+def _target_code(
+    sh: Shell, cfg: dict[str, Any], entry: str, rec: dict[str, Any], namespace: str | None,
+    path: str, content: str, previous: str, previous_ns: str, unlock_until: int,
+) -> str:
+    from kctx import shellcode as sh_mod
+
+    code = Code(sh.name)
+    entry_file = paths.entry_file(entry)
+    kubeconfig = path + os.pathsep + entry_file
+    tier = str(rec.get("tier") or "none")
+    shown_ns = namespace or "default"
+    prompt_shell = sh.name
+    code.set("KUBECONFIG", kubeconfig, export=True)
+    code.set("KCTX_CONTEXT", entry, export=True)
+    code.set("KCTX_NAMESPACE", shown_ns, export=True)
+    code.set("KCTX_TIER", tier, export=True)
+    code.set("__kctx_session", path)
+    code.set("__kctx_pid", sh.pid)
+    code.set("__kctx_kubeconfig", kubeconfig)
+    code.set("__kctx_content", content)
+    code.set("__kctx_entry", entry)
+    code.set("__kctx_entry_file", entry_file)
+    code.set("__kctx_seg", sh_mod.segment(cfg, prompt_shell, entry, shown_ns, tier))
+    code.set("__kctx_tmpl", sh_mod.segment(cfg, prompt_shell, entry, NS_SLOT, tier))
+    code.set("__kctx_prev_entry", previous)
+    code.set("__kctx_prev_ns", previous_ns)
+    code.set("__kctx_unlock_until", unlock_until)
+    code.set("__kctx_unlock_ind", sh_mod.unlocked_indicator(cfg, sh.name, unlock_until) if unlock_until else "")
+    code.call("__kctx_refresh")
+    return code.text()
+
+
+def _off_code(sh: Shell, path: str, content: str, previous: str) -> str:
+    code = Code(sh.name)
+    code.set("KUBECONFIG", path, export=True)
+    for var in ("KCTX_CONTEXT", "KCTX_NAMESPACE", "KCTX_TIER"):
+        code.unset(var)
+    code.set("__kctx_session", path)
+    code.set("__kctx_pid", sh.pid)
+    code.set("__kctx_kubeconfig", path)
+    code.set("__kctx_content", content)
+    code.set("__kctx_entry", "")
+    code.set("__kctx_entry_file", "")
+    code.set("__kctx_seg", "")
+    code.set("__kctx_tmpl", "")
+    code.set("__kctx_prev_entry", previous)
+    code.set("__kctx_prev_ns", "")
+    code.set("__kctx_unlock_until", 0)
+    code.set("__kctx_unlock_ind", "")
+    code.call("__kctx_refresh")
+    return code.text()
+
+
+def _current_unlock(sh: Shell, path: str, entry: str) -> int:
+    state = session.unlock_state(path) if sh.session else None
+    return int(state["until"]) if state and state["entry"] == entry else 0
+
+
+def switch_to(
+    sh: Shell, name: str, namespace: str | None, previous: str, previous_ns: str
+) -> dict[str, Any]:
+    """Write this shell's session for entry `name` and emit the code that points the shell at it."""
+    from kctx import config
+
+    rec = _record(name)
+    if namespace is None:
+        namespace = rec.get("namespace") or None
+    path = sh.session_path()
+    content = session.render(name, str(rec.get("cluster") or ""), str(rec.get("user") or ""), namespace)
+    session.write(path, content)
+    unlock_until = _current_unlock(sh, path, name)
+    if not unlock_until and sh.session:
+        session.clear_unlock(path)
+    cfg = config.load()
+    emit(_target_code(sh, cfg, name, rec, namespace, path, content, previous, previous_ns, unlock_until))
+    try:
+        session.sweep()
+    except OSError:
+        pass
+    return rec
+
+
+# -- commands ---------------------------------------------------------------------------------------
+def use(name: str | None, namespace: str | None = None) -> int:
+    """Point this shell at entry `name` ('-': the previous one), optionally in `namespace`."""
+    sh = Shell("use")
+    if namespace is not None:
+        check_namespace(namespace)
+    if name is None:
+        name = pick()
+    if name == "-":
+        if not sh.previous:
+            raise FatalError("no previous entry in this shell")
+        name = sh.previous
+    previous = sh.previous
+    previous_ns = sh.previous_ns
+    if sh.entry and sh.entry != name:
+        previous, previous_ns = sh.entry, ""
+    rec = switch_to(sh, name, namespace, previous, previous_ns)
+    if namespace:
+        _remember_namespace(namespace)
+    _on_use(name, rec)
+    return 0
+
+
+def _active(sh: Shell) -> str:
+    if not sh.entry:
+        raise FatalError("no entry is active in this shell", hint="kctx use NAME")
+    return sh.entry
+
+
+def current_namespace(sh: Shell | None = None) -> str | None:
+    """This shell's namespace: what its session file says, else KCTX_NAMESPACE."""
+    path = session.from_kubeconfig()
+    if path:
+        text = session.read_text(path)
+        if text is not None:
+            state = session.parse(text)
+            if state and state["current-context"] == os.environ.get("KCTX_CONTEXT"):
+                return state["namespace"] or "default"
+    return os.environ.get("KCTX_NAMESPACE") or None
+
+
+def ns(namespace: str | None) -> int:
+    """Set this shell's namespace ('-': the previous one); without one, print it."""
+    if namespace is None:
+        current = current_namespace()
+        if current is None:
+            raise FatalError("no entry is active in this shell", hint="kctx use NAME")
+        if os.environ.get("KCTX_SHELL") in SHELLS:
+            emit(Code(os.environ["KCTX_SHELL"]).print_line(current).text())
+        else:
+            sys.stdout.write(current + "\n")
+        return 0
+    sh = Shell("ns")
+    entry = _active(sh)
+    if namespace == "-":
+        if not sh.previous_ns:
+            raise FatalError("no previous namespace for this entry in this shell")
+        namespace = sh.previous_ns
+    check_namespace(namespace)
+    previous_ns = sh.namespace if sh.namespace and sh.namespace != namespace else sh.previous_ns
+    switch_to(sh, entry, namespace, sh.previous, previous_ns)
+    _remember_namespace(namespace)
+    return 0
+
+
+def off() -> int:
+    """This shell targets nothing: kubectl refuses to run until the next `kctx use`."""
+    sh = Shell("off")
+    path = sh.session_path()
+    content = session.render_off()
+    session.write(path, content)
+    session.clear_unlock(path)
+    emit(_off_code(sh, path, content, sh.entry or sh.previous))
+    try:
+        session.sweep()
+    except OSError:
+        pass
+    return 0
+
+
+def adopt() -> int:
+    """A shell that inherited a target from its parent takes its own session file, so that
+    `kubectl config set-context` in it cannot change the parent's target."""
+    sh = Shell("_adopt")
+    entry = os.environ.get("KCTX_CONTEXT", "")
+    ns_ = os.environ.get("KCTX_NAMESPACE", "") or None
+    rec = session.entry_record(entry) if entry and session.valid_name(entry) else None
+    if rec is None or rec.get("error"):
+        return off()
+    if ns_ is not None and not valid_namespace(ns_):
+        ns_ = None
+    switch_to(sh, entry, ns_, "", "")
+    return 0
+
+
+def unlock(duration: str) -> int:
+    """This shell may write to its protected entry without the guard's question until expiry."""
+    import time
+
+    from kctx import config
+
+    sh = Shell("unlock")
+    entry = _active(sh)
+    rec = _record(entry)
+    cfg = config.load()
+    tier = str(rec.get("tier") or "none")
+    if not _may_be_protected(cfg, entry, tier):
+        raise FatalError(f"{entry} is not protected (tier {tier}): there is nothing to unlock")
+    try:
+        seconds = config.parse_duration(duration)
+    except ValueError as e:
+        raise FatalError(str(e)) from None
+    if seconds <= 0 or seconds > MAX_UNLOCK:
+        raise FatalError("an unlock lasts between 1 second and 24 hours", hint="e.g. kctx unlock 15m")
+    path = sh.session
+    if not path or not os.path.exists(path):
+        raise FatalError("this shell has no session", hint=f"kctx use {entry}")
+    until = int(time.time()) + seconds
+    server = str(rec.get("server") or "")
+    session.write_unlock(path, entry, server, until)
+    _audit({"outcome": "unlocked", "entry": entry, "server": server,
+            "namespace": current_namespace() or "default", "until": until,
+            "argv": ["kctx", "unlock", duration]})
+    from kctx import shellcode as sh_mod
+
+    code = Code(sh.name)
+    code.set("__kctx_unlock_until", until)
+    code.set("__kctx_unlock_ind", sh_mod.unlocked_indicator(cfg, sh.name, until))
+    code.call("__kctx_refresh")
+    emit(code.text())
+    info(f"{entry} unlocked until {time.strftime('%H:%M:%S', time.localtime(until))} in this shell: "
+         "k will not ask before changes ('kctx lock' ends it)")
+    return 0
+
+
+def _may_be_protected(cfg: dict[str, Any], entry: str, tier: str) -> bool:
+    from kctx import config
+
+    if config.is_protected(cfg, tier):
+        return True
+    from fnmatch import fnmatchcase
+
+    return any(
+        fnmatchcase(entry, rule.get("entry", "*")) and config.is_protected(cfg, rule["tier"])
+        for rule in cfg["guard"].get("namespace_tiers", [])
+    )
+
+
+def lock() -> int:
+    """End this shell's unlock now."""
+    sh = Shell("lock")
+    state = session.unlock_state(sh.session) if sh.session else None
+    removed = session.clear_unlock(sh.session) if sh.session else False
+    if state:
+        _audit({"outcome": "locked", "entry": state["entry"], "server": state["server"],
+                "namespace": current_namespace() or "default", "argv": ["kctx", "lock"]})
+    code = Code(sh.name)
+    code.set("__kctx_unlock_until", 0)
+    code.set("__kctx_unlock_ind", "")
+    code.call("__kctx_refresh")
+    emit(code.text())
+    info("locked: k asks again before changes" if state or removed else "this shell was not unlocked")
+    return 0
+
+
+def _audit(record: dict[str, Any]) -> None:
+    try:
+        from kctx import audit
+    except ImportError:
+        return
+    append = getattr(audit, "append", None)
+    if append is not None:
+        append(record)
+
+
+# -- reading the state ------------------------------------------------------------------------------
+def current_state() -> dict[str, Any] | None:
+    """This shell's target as kctx set it, checked against what KUBECONFIG really leads to."""
+    env = os.environ
+    path = session.from_kubeconfig()
+    if not path:
+        return None
+    parts = env.get("KUBECONFIG", "").split(os.pathsep)
+    text = session.read_text(path)
+    state = session.parse(text) if text is not None else None
+    if not state or not state["current-context"]:
+        return None
+    entry = state["current-context"]
+    if len(parts) < 2 or os.path.abspath(parts[1]) != os.path.abspath(paths.entry_file(entry)):
+        return None
+    rec = session.entry_record(entry) if session.valid_name(entry) else None
+    if rec is None:
+        return None
+    return {
+        "entry": entry,
+        "namespace": state["namespace"] or "default",
+        "tier": rec.get("tier") or "none",
+        "server": rec.get("server") or "",
+        "session": path,
+        "kubeconfig": env.get("KUBECONFIG", ""),
+        "unlocked_until": (session.unlock_state(path) or {}).get("until"),
+    }
+
+
+def current(output: str = "text") -> int:
+    """The active entry (exit 1 when none); -o json adds namespace, tier, server, session."""
+    state = current_state()
+    if state is None:
+        if output == "json":
+            sys.stdout.write("null\n")
+        if os.environ.get("KCTX_CONTEXT"):
+            info("kctx: no entry active: KUBECONFIG no longer leads to this shell's session")
+        else:
+            info("kctx: no entry active in this shell")
+        return 1
+    if output == "json":
+        from kctx.render import emit_json
+
+        emit_json(state)
+    else:
+        sys.stdout.write(state["entry"] + "\n")
+    return 0
+
+
+def prompt(plain: bool = False) -> int:
+    """Print the prompt segment once (tmux, starship): empty when nothing is active."""
+    from kctx import config
+    from kctx import shellcode as sh_mod
+
+    state = current_state()
+    if state is None:
+        if os.environ.get("KCTX_CONTEXT"):
+            cfg = config.load()
+            before, after = sh_mod.warning_parts(cfg, "plain" if plain else "ansi")
+            sys.stdout.write(f"{before}KUBECONFIG changed{after}\n")
+        return 0
+    cfg = config.load()
+    seg = sh_mod.segment(cfg, "plain" if plain else "ansi", state["entry"], state["namespace"], state["tier"])
+    if state["unlocked_until"]:
+        seg += sh_mod.unlocked_indicator(cfg, "ansi", state["unlocked_until"])
+    sys.stdout.write(seg + "\n")
+    return 0
+
+
+# -- exec -------------------------------------------------------------------------------------------
+def exec_(name: str, namespace: str | None, argv: list[str]) -> int:
+    """Run argv with KUBECONFIG and KCTX_* set for entry `name`, without switching this shell."""
+    import signal
+    import subprocess
+
+    if not argv:
+        raise FatalError("no command given", hint=f"kctx exec {name} -- kubectl get pods")
+    if namespace is not None:
+        check_namespace(namespace)
+    rec = _record(name)
+    if namespace is None:
+        namespace = rec.get("namespace") or None
+    path = session.new_path(os.getpid())
+    session.write(path, session.render(name, str(rec.get("cluster") or ""), str(rec.get("user") or ""), namespace))
+    env = {k: v for k, v in os.environ.items() if k not in ("KCTX_SHELL", "KCTX_SHELL_PID", "KCTX_SESSION",
+                                                             "KCTX_PREVIOUS", "KCTX_PREVIOUS_NS")}
+    env.update(KUBECONFIG=path + os.pathsep + paths.entry_file(name), KCTX_CONTEXT=name,
+               KCTX_NAMESPACE=namespace or "default", KCTX_TIER=str(rec.get("tier") or "none"))
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child gets Ctrl-C; we wait for it
+    try:
+        try:
+            proc = subprocess.Popen(argv, env=env, restore_signals=True,
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        except FileNotFoundError:
+            raise FatalError(f"{argv[0]}: command not found", code=127) from None
+        except PermissionError:
+            raise FatalError(f"{argv[0]}: permission denied", code=126) from None
+        rc = proc.wait()
+    finally:
+        signal.signal(signal.SIGINT, old)
+        session.remove(path)
+    return 128 - rc if rc < 0 else rc
+
+
+# -- interactive pick -------------------------------------------------------------------------------
+def pick() -> str:
+    """Ask on the terminal which entry to use: fzf when installed, else a numbered menu."""
+    names = session.entry_names()
+    if not names:
+        raise FatalError("no entries yet", hint="'kctx import' splits your kubeconfig into entries")
+    try:
+        tty = open("/dev/tty", "r+", encoding="utf-8")  # noqa: SIM115
+    except OSError:
+        raise FatalError("no entry given and no terminal to pick one on", hint="kctx use NAME") from None
+    with tty:
+        fzf = _which("fzf")
+        if fzf:
+            return _pick_fzf(fzf, names)
+        return _pick_menu(tty, names)
+
+
+def _which(program: str) -> str | None:
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = os.path.join(folder or ".", program)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _pick_fzf(fzf: str, names: list[str]) -> str:
+    import subprocess
+
+    active = os.environ.get("KCTX_CONTEXT", "")
+    proc = subprocess.run(
+        [fzf, "--height=40%", "--reverse", "--prompt=kctx use> ", "--no-multi",
+         *(["--query", ""] if not active else ["--header", f"now: {active}"])],
+        input="\n".join(names) + "\n", stdout=subprocess.PIPE, text=True,
+    )
+    choice = proc.stdout.strip()
+    if proc.returncode != 0 or not choice:
+        raise FatalError("nothing picked", code=130 if proc.returncode == 130 else 1)
+    return choice
+
+
+def _pick_menu(tty: Any, names: list[str]) -> str:
+    width = len(str(len(names)))
+    for i, name in enumerate(names, 1):
+        tty.write(f"{i:>{width}}) {name}\n")
+    tty.write("entry (number or name): ")
+    tty.flush()
+    answer = tty.readline().strip()
+    if answer.isdigit() and 1 <= int(answer) <= len(names):
+        return names[int(answer) - 1]
+    if answer in names:
+        return answer
+    raise FatalError("nothing picked" if not answer else f"no entry {answer!r}")
+
+
+# -- init -------------------------------------------------------------------------------------------
+def init(shell_name: str, ps1: bool = False, kubectl: bool = True) -> int:
+    """Print the shell integration for bash, zsh or fish."""
+    from kctx import config
+    from kctx import shellcode as sh_mod
+
+    if shell_name not in SHELLS:
+        raise FatalError(f"unsupported shell {shell_name!r}", hint="bash, zsh or fish", code=2)
+    cfg = config.load()
+    before, after = sh_mod.warning_parts(cfg, shell_name)
+    ext = {"bash": "bash", "zsh": "zsh", "fish": "fish"}[shell_name]
+    text = paths.shell_template(f"kctx.{ext}")
+    values = {
+        "@SESSIONS_DIR@": paths.sessions_dir(),
+        "@WARN_PRE@": before,
+        "@WARN_POST@": after,
+        "@NS_SLOT@": NS_SLOT,
+    }
+    for key, value in values.items():
+        text = text.replace(key, quote(shell_name, value))
+    parts = [text, _completion_code(shell_name)]
+    if kubectl:
+        parts.append(_kubectl_code(shell_name))
+    if ps1:
+        parts.append(_ps1_code(shell_name))
+    parts.append("__kctx_adopt_if_inherited\n")
+    sys.stdout.write("\n".join(p for p in parts if p))
+    return 0
+
+
+def _cached(key: str, make: Any) -> str:
+    path = os.path.join(paths.cache_dir(), "completion", key)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        pass
+    text = make()
+    try:
+        from kctx.fsutil import atomic_write
+
+        atomic_write(path, text, mode=0o600, fsync=False)
+    except OSError:
+        pass
+    return text
+
+
+def _click_source(shell_name: str) -> str:
+    from click.shell_completion import get_completion_class
+
+    from kctx.cli import cli
+
+    cls = get_completion_class(shell_name)
+    assert cls is not None
+    return cls(cli, {}, "kctx", "_KCTX_COMPLETE").source()
+
+
+def _completion_code(shell_name: str) -> str:
+    from kctx import __version__
+
+    text = _cached(f"kctx-{__version__}.{shell_name}", lambda: _click_source(shell_name))
+    if shell_name == "zsh":
+        # compdef exists only after compinit; without it the script would print an error.
+        return f"if (( $+functions[compdef] )); then\n{text}\nfi\n"
+    return text
+
+
+def _kubectl_code(shell_name: str) -> str:
+    """`k` completes like kubectl, and in interactive shells `kubectl` goes through `k`."""
+    k = _which("k")
+    real = _real_kubectl()
+    out = []
+    if real:
+        st = os.stat(real)
+        key = f"kubectl-{st.st_ino}-{st.st_mtime_ns}-{st.st_size}.{shell_name}"
+        try:
+            comp = _cached(key, lambda: _kubectl_completion(real, shell_name))
+        except OSError:
+            comp = ""
+        if comp:
+            if shell_name == "bash":
+                out.append(comp + "\ncomplete -o default -F __start_kubectl k\n")
+            elif shell_name == "zsh":
+                out.append(f"if (( $+functions[compdef] )); then\n{comp}\ncompdef _kubectl k\nfi\n")
+            else:
+                out.append(comp + "\ncomplete -c k -w kubectl\n")
+    if k:
+        if shell_name == "bash":
+            out.append('if [[ $- == *i* ]]; then function kubectl { \\command k "$@"; }; fi\n')
+        elif shell_name == "zsh":
+            out.append('if [[ -o interactive ]]; then function kubectl { \\command k "$@"; }; fi\n')
+        else:
+            out.append("if status is-interactive\n    function kubectl\n"
+                       "        command k $argv\n    end\nend\n")
+    return "".join(out)
+
+
+def _real_kubectl() -> str | None:
+    """The first kubectl on PATH that is a real binary (not a kctx wrapper script)."""
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = os.path.join(folder or ".", "kubectl")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            try:
+                with open(candidate, "rb") as f:
+                    if f.read(2) == b"#!":
+                        continue
+            except OSError:
+                continue
+            return candidate
+    return None
+
+
+def _kubectl_completion(kubectl: str, shell_name: str) -> str:
+    import subprocess
+
+    try:
+        proc = subprocess.run([kubectl, "completion", shell_name], capture_output=True, text=True,
+                              timeout=20, env={**os.environ, "KCTX_IN_K": "1"})
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def _ps1_code(shell_name: str) -> str:
+    if shell_name == "bash":
+        return "[[ ${PS1-} == *'${KCTX_PS1'* ]] || PS1='${KCTX_PS1-}'\"${PS1-}\"\n"
+    if shell_name == "zsh":
+        return ("\\builtin setopt prompt_subst\n"
+                "[[ ${PROMPT-} == *'${KCTX_PS1'* ]] || PROMPT='${KCTX_PS1-}'\"${PROMPT-}\"\n")
+    return (
+        "if not functions -q __kctx_orig_fish_prompt\n"
+        "    functions -q fish_prompt; and functions -c fish_prompt __kctx_orig_fish_prompt\n"
+        "    function fish_prompt\n"
+        "        kctx_prompt\n"
+        "        functions -q __kctx_orig_fish_prompt; and __kctx_orig_fish_prompt\n"
+        "    end\n"
+        "end\n"
+    )

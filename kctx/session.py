@@ -1,0 +1,387 @@
+"""Per-shell session files: a tiny kubeconfig that layers this shell's context over an entry file.
+
+A session file is `<sessions_dir>/<shell pid>-<random>.json`, a kubeconfig written as JSON that
+holds only `current-context` and one context (cluster, user, namespace): never a credential.
+The shell's KUBECONFIG is `<session file>:<entry file>`, so kubectl takes the context from the
+session and cluster and user from the entry file, `kubectl config set-context --current
+--namespace=x` writes into the session file and refreshed tokens go back to the entry file.
+
+`<session file>.unlock` (JSON {"entry", "server", "until"}) lifts the guard's question for this
+shell until `until`; `unlock_state` is what `k` reads.
+
+This module is on the hot path of `kctx use` and `k`: it imports neither json nor re.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import time
+
+from kctx import paths
+
+OFF_CONTEXT = "kctx-off (this shell targets nothing: kctx use NAME)"
+SWEEP_EVERY = 600  # seconds between sweeps of session files whose shell is gone
+_HEX = set("0123456789abcdef")
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+# -- names ----
+_NAME_START = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_NAME_CHARS = _NAME_START | set("._-")
+
+
+def valid_name(name: str) -> bool:
+    """store.valid_name, without importing the store (dataclasses and typing cost ~30 ms)."""
+    return 0 < len(name) <= 63 and name[0] in _NAME_START and set(name) <= _NAME_CHARS
+
+
+def new_path(shell_pid: int) -> str:
+    return os.path.join(paths.sessions_dir(), f"{shell_pid}-{os.urandom(6).hex()}.json")
+
+
+def pid_of(path: str) -> int | None:
+    """The shell pid a session file belongs to, when `path` is a well-formed session file name."""
+    name = os.path.basename(path)
+    if not name.endswith(".json"):
+        return None
+    pid, sep, rand = name[:-5].partition("-")
+    if not sep or not pid.isdigit() or not rand or not set(rand) <= _HEX:
+        return None
+    return int(pid)
+
+
+def is_session(path: str) -> bool:
+    """True for a session file name inside kctx's sessions folder (whether or not it exists)."""
+    return (
+        bool(path)
+        and os.path.dirname(os.path.abspath(path)) == os.path.abspath(paths.sessions_dir())
+        and pid_of(path) is not None
+    )
+
+
+def owned(path: str, shell_pid: int) -> bool:
+    """`path` is a session file of the shell `shell_pid` (so kctx may rewrite it)."""
+    return is_session(path) and pid_of(path) == shell_pid
+
+
+def from_kubeconfig(value: str | None = None) -> str | None:
+    """The session file KUBECONFIG leads with (how `k` finds the session), else None."""
+    if value is None:
+        value = os.environ.get("KUBECONFIG", "")
+    first = value.split(os.pathsep, 1)[0]
+    return os.path.abspath(first) if first and is_session(first) else None
+
+
+# -- content ------------------------------------------------------------------------------------
+def _js(value: str) -> str:
+    """A JSON string (the values are names: no need for the json module)."""
+    out = value.replace("\\", "\\\\").replace('"', '\\"')
+    if not out.isprintable():
+        out = "".join(c if c >= " " and c != "\x7f" else f"\\u{ord(c):04x}" for c in out)
+    return f'"{out}"'
+
+
+def render(entry: str, cluster: str, user: str, namespace: str | None) -> str:
+    """The session kubeconfig for `entry` (no trailing newline: the shell compares it whole)."""
+    ctx = [f'"cluster":{_js(cluster)}']
+    if user:
+        ctx.append(f'"user":{_js(user)}')
+    if namespace:
+        ctx.append(f'"namespace":{_js(namespace)}')
+    return (
+        '{"apiVersion":"v1","kind":"Config","preferences":{},'
+        f'"current-context":{_js(entry)},'
+        f'"contexts":[{{"name":{_js(entry)},"context":{{{",".join(ctx)}}}}}]}}'
+    )
+
+
+def render_off() -> str:
+    """A kubeconfig whose current context does not exist: kubectl refuses to run, and says why.
+
+    Safer than falling back to ~/.kube/config, which could target anything.
+    """
+    return (
+        '{"apiVersion":"v1","kind":"Config","preferences":{},'
+        f'"current-context":{_js(OFF_CONTEXT)},"contexts":[]}}'
+    )
+
+
+def _ensure_dir(path: str) -> None:
+    try:
+        os.makedirs(path, mode=0o700)
+    except FileExistsError:
+        pass
+    st = os.stat(path)
+    if st.st_mode & 0o077 and st.st_uid == os.getuid():
+        os.chmod(path, 0o700)
+
+
+def write(path: str, text: str) -> None:
+    """Write a session file atomically, 0600, in its 0700 folder (no fsync: it is per-shell state)."""
+    folder = os.path.dirname(path)
+    _ensure_dir(os.path.dirname(folder))
+    _ensure_dir(folder)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        data = text.encode("utf-8")
+        while data:
+            data = data[os.write(fd, data):]
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def remove(path: str) -> None:
+    for p in (path, unlock_path(path)):
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+
+
+def read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def parse(text: str) -> dict[str, Any] | None:
+    """current-context, and cluster/user/namespace of that context, from a session file.
+
+    kctx writes JSON; after `kubectl config set-context` it is kubectl's YAML. YAML is a
+    superset of JSON, so both go through one loader.
+    """
+    import json
+
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        try:
+            from kctx.kubeconfig import yaml_load
+
+            doc = yaml_load(text, "session")
+        except Exception:  # noqa: BLE001 - a damaged session is reported as unknown, not a crash
+            return None
+    if not isinstance(doc, dict):
+        return None
+    cc = doc.get("current-context")
+    out: dict[str, Any] = {"current-context": cc if isinstance(cc, str) else "", "namespace": None,
+                           "cluster": None, "user": None, "contexts": 0}
+    contexts = doc.get("contexts") or []
+    if isinstance(contexts, list):
+        out["contexts"] = len(contexts)
+        for item in contexts:
+            if isinstance(item, dict) and item.get("name") == cc and isinstance(item.get("context"), dict):
+                ctx = item["context"]
+                for key in ("namespace", "cluster", "user"):
+                    if isinstance(ctx.get(key), str):
+                        out[key] = ctx[key]
+                break
+    return out
+
+
+# -- entries, read fast -------------------------------------------------------------------------
+def entry_record(name: str) -> dict[str, Any] | None:
+    """An entry's index record (tier, server, cluster, user, namespace), or None when unknown.
+
+    Reads the marshal index directly (importing kctx.store costs more than `use` may take);
+    a record whose entry file changed since indexing is refreshed through the store.
+    """
+    try:
+        with open(paths.hot_index_file(), "rb") as f:
+            data = marshal.load(f)
+        rec = data["entries"].get(name) if data.get("version") == 1 else None
+        if rec is not None:
+            st = os.stat(paths.entry_file(name))
+            if rec.get("mtime_ns") == st.st_mtime_ns and rec.get("size") == st.st_size:
+                return rec
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, KeyError):
+        pass
+    from kctx import store
+
+    return store.hot_entry(name)
+
+
+def entry_names() -> list[str]:
+    try:
+        with open(paths.hot_index_file(), "rb") as f:
+            data = marshal.load(f)
+        return sorted(data["entries"])
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, KeyError):
+        from kctx import store
+
+        return sorted(store.load_hot_index())
+
+
+# -- sweeping -----------------------------------------------------------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def sweep(force: bool = False) -> list[str]:
+    """Remove session files whose shell is gone; at most every SWEEP_EVERY seconds unless forced."""
+    folder = paths.sessions_dir()
+    stamp = os.path.join(folder, ".swept")
+    now = time.time()
+    if not force:
+        try:
+            if now - os.stat(stamp).st_mtime < SWEEP_EVERY:
+                return []
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return []
+    removed: list[str] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(folder, name)
+        base = name
+        for suffix in (".unlock",):
+            if base.endswith(suffix):
+                base = base[: -len(suffix)]
+        if base.endswith(".tmp"):
+            # A write that died half-way: old temp files only.
+            try:
+                if now - os.stat(path).st_mtime > SWEEP_EVERY:
+                    os.unlink(path)
+                    removed.append(path)
+            except OSError:
+                pass
+            continue
+        pid = pid_of(base)
+        if pid is not None and not _alive(pid):
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except OSError:
+                pass
+    try:
+        with open(stamp, "w"):
+            pass
+    except OSError:
+        pass
+    return removed
+
+
+# -- unlock -------------------------------------------------------------------------------------
+def unlock_path(session_path: str) -> str:
+    return session_path + ".unlock"
+
+
+def write_unlock(session_path: str, entry: str, server: str, until: int) -> None:
+    text = f'{{"entry":{_js(entry)},"server":{_js(server)},"until":{int(until)}}}\n'
+    write(unlock_path(session_path), text)
+
+
+def clear_unlock(session_path: str) -> bool:
+    try:
+        os.unlink(unlock_path(session_path))
+        return True
+    except OSError:
+        return False
+
+
+def _flat_json(text: str) -> dict[str, Any] | None:
+    """Parse the flat JSON object kctx writes ({"k":"v","n":123}) without the json module."""
+    text = text.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        return None
+    out: dict[str, Any] = {}
+    i, n = 1, len(text) - 1
+
+    def string(i: int) -> tuple[str, int]:
+        if text[i] != '"':
+            raise ValueError
+        buf, i = [], i + 1
+        while text[i] != '"':
+            c = text[i]
+            if c == "\\":
+                e = text[i + 1]
+                if e == "u":
+                    buf.append(chr(int(text[i + 2 : i + 6], 16)))
+                    i += 6
+                    continue
+                buf.append({"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}.get(e, e))
+                i += 2
+                continue
+            buf.append(c)
+            i += 1
+        return "".join(buf), i + 1
+
+    try:
+        while i < n:
+            while text[i] in " \n\t\r,":
+                i += 1
+            if i >= n:
+                break
+            key, i = string(i)
+            while text[i] in " \n\t\r:":
+                i += 1
+            if text[i] == '"':
+                value, i = string(i)
+                out[key] = value
+            else:
+                j = i
+                while j < n and text[j] not in ", \n\t\r}":
+                    j += 1
+                out[key] = float(text[i:j]) if "." in text[i:j] else int(text[i:j])
+                i = j
+    except (ValueError, IndexError):
+        return None
+    return out
+
+
+def unlock_state(session_path: str | None) -> dict[str, Any] | None:
+    """{"entry", "server", "until"} while this session is unlocked, else None (for `k`).
+
+    Only a file of ours (owner, mode 0600) that has not expired counts; `k` must still check
+    that entry and server are those of its target.
+    """
+    if not session_path:
+        return None
+    path = unlock_path(session_path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.getuid() or st.st_mode & 0o077:
+            return None
+        text = os.read(fd, 65536).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+    state = _flat_json(text)
+    if not state or not isinstance(state.get("entry"), str) or not isinstance(state.get("server"), str):
+        return None
+    until = state.get("until")
+    if not isinstance(until, (int, float)) or until <= time.time():
+        return None
+    return {"entry": state["entry"], "server": state["server"], "until": until}

@@ -1,0 +1,118 @@
+# kctx shell integration for fish. Load it from ~/.config/fish/config.fish with:
+#     kctx init fish | source
+# and call kctx_prompt in your fish_prompt, or use `kctx init fish --ps1`.
+#
+# `kctx use|ns|off|unlock|lock` print fish code that this function evaluates when they succeed.
+# The prompt hook keeps KCTX_PS1 current without forking: it compares the session file, read
+# with the `read` builtin, with what kctx wrote, and KUBECONFIG with what kctx set.
+
+set -g __kctx_sessions_dir @SESSIONS_DIR@
+set -g __kctx_warn_pre @WARN_PRE@
+set -g __kctx_warn_post @WARN_POST@
+set -g __kctx_ns_slot @NS_SLOT@
+
+function kctx --description 'kctx: a kubeconfig per cluster, a target per shell'
+    switch "$argv[1]"
+        case use ns off unlock lock _adopt
+            set -l __kctx_out ''
+            KCTX_SHELL=fish KCTX_SHELL_PID=$fish_pid KCTX_SESSION="$__kctx_session" \
+                KCTX_PREVIOUS="$__kctx_prev_entry" KCTX_PREVIOUS_NS="$__kctx_prev_ns" \
+                command kctx $argv | read -z __kctx_out
+            set -l __kctx_rc $pipestatus[1]
+            test $__kctx_rc -eq 0; or return $__kctx_rc
+            printf '%s' $__kctx_out | source
+        case '*'
+            command kctx $argv
+    end
+end
+
+# Show a drift reason instead of the target: the target is not what kctx set.
+function __kctx_warn
+    set -g KCTX_PS1 "$__kctx_warn_pre$argv[1]$__kctx_warn_post "
+end
+
+# The session file no longer holds what kctx wrote (kubectl config set-context, use-context):
+# read the real context and namespace from kubectl's YAML with builtins only.
+function __kctx_drift
+    set -l c $argv[1]
+    if test -z "$c"
+        __kctx_warn 'session file gone'
+        return 1
+    end
+    if test -z "$__kctx_entry"
+        __kctx_warn 'session changed'
+        return 1
+    end
+    set -l cc (string match -r -g '(?m)^current-context: [\'"]?([A-Za-z0-9][A-Za-z0-9._-]*)[\'"]?$' -- $c)
+    set -l n (string match -r -a '(?m)^- context:' -- $c | count)
+    if test "$cc" != "$__kctx_entry" -o "$n" != 1
+        __kctx_warn 'context changed'
+        return 1
+    end
+    set -l nss (string match -r -a -g '(?m)^    namespace: [\'"]?([^\'"\n]*)[\'"]?$' -- $c)
+    set -l ns default
+    if test (count $nss) -gt 1
+        __kctx_warn 'namespace changed'
+        return 1
+    else if test (count $nss) -eq 1
+        set ns $nss[1]
+    end
+    if not string match -q -r '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' -- $ns
+        __kctx_warn 'namespace changed'
+        return 1
+    end
+    set -g __kctx_content $c
+    set -g __kctx_seg (string replace -a -- $__kctx_ns_slot $ns $__kctx_tmpl)
+    set -gx KCTX_NAMESPACE $ns
+end
+
+function __kctx_refresh
+    set -g KCTX_PS1 ''
+    test -n "$__kctx_kubeconfig"; or return 0
+    if test "$KUBECONFIG" != "$__kctx_kubeconfig"
+        __kctx_warn 'KUBECONFIG changed'
+        return 0
+    end
+    set -l c ''
+    test -f "$__kctx_session"; and read -z c <$__kctx_session
+    if test "$c" != "$__kctx_content"
+        __kctx_drift "$c"; or return 0
+    end
+    test -n "$__kctx_entry"; or return 0
+    if not test -e "$__kctx_entry_file"
+        __kctx_warn "entry $__kctx_entry removed"
+        return 0
+    end
+    # fish cannot read the clock without forking: the indicator says until when instead.
+    if test "$__kctx_unlock_until" -gt 0 2>/dev/null
+        set -g KCTX_PS1 "$__kctx_seg$__kctx_unlock_ind "
+    else
+        set -g KCTX_PS1 "$__kctx_seg "
+    end
+end
+
+function kctx_prompt --description 'the kctx prompt segment, e.g. ⎈ prod:payments'
+    set -l s $status
+    __kctx_refresh
+    printf '%s' $KCTX_PS1
+    return $s
+end
+
+function __kctx_hook --on-event fish_prompt
+    __kctx_refresh
+end
+
+function __kctx_exit --on-event fish_exit
+    if test -n "$__kctx_session" -a "$__kctx_pid" = "$fish_pid"
+        command rm -f -- $__kctx_session $__kctx_session.unlock 2>/dev/null
+    end
+end
+
+# A shell that inherited a target (a child of a kctx shell, a tmux pane) takes its own session,
+# so that `kubectl config set-context` here cannot change the parent's target.
+function __kctx_adopt_if_inherited
+    test -z "$__kctx_session"; or return 0
+    if test -n "$KCTX_CONTEXT"; or string match -q -- "$__kctx_sessions_dir/*" "$KUBECONFIG"
+        kctx _adopt
+    end
+end

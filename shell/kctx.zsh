@@ -1,0 +1,133 @@
+# kctx shell integration for zsh. Load it from ~/.zshrc (after compinit, for completion) with:
+#     eval "$(kctx init zsh)"
+# and put ${KCTX_PS1} in PROMPT with prompt_subst (setopt prompt_subst; PROMPT='${KCTX_PS1}'$PROMPT),
+# or use `kctx init zsh --ps1`.
+#
+# `kctx use|ns|off|unlock|lock` print shell code that this function evaluates when they succeed.
+# The precmd hook keeps KCTX_PS1 current without forking: it compares the session file, read
+# with the `read` builtin, with what kctx wrote, and KUBECONFIG with what kctx set.
+
+typeset -g __kctx_sessions_dir=@SESSIONS_DIR@
+typeset -g __kctx_warn_pre=@WARN_PRE@
+typeset -g __kctx_warn_post=@WARN_POST@
+typeset -g __kctx_ns_slot=@NS_SLOT@
+\builtin zmodload zsh/datetime 2>/dev/null  # EPOCHSECONDS, for the unlock indicator
+
+kctx() {
+    case ${1-} in
+    (use|ns|off|unlock|lock|_adopt)
+        \builtin local __kctx_out
+        __kctx_out=$(KCTX_SHELL=zsh KCTX_SHELL_PID=$$ KCTX_SESSION=${__kctx_session-} \
+            KCTX_PREVIOUS=${__kctx_prev_entry-} KCTX_PREVIOUS_NS=${__kctx_prev_ns-} \
+            \command kctx "$@") || \builtin return
+        \builtin eval "$__kctx_out"
+        ;;
+    (*)
+        \command kctx "$@"
+        ;;
+    esac
+}
+
+# Show a drift reason instead of the target: the target is not what kctx set.
+__kctx_warn() {
+    typeset -g KCTX_PS1="${__kctx_warn_pre-}$1${__kctx_warn_post-} "
+}
+
+# The session file no longer holds what kctx wrote (kubectl config set-context, use-context):
+# read the real context and namespace from kubectl's YAML with builtins only.
+__kctx_drift() {
+    \builtin emulate -L zsh
+    \builtin local c=$1 cc= ns= rest re
+    \builtin local -i n=0
+    if [[ -z $c ]]; then
+        __kctx_warn "session file gone"
+        \builtin return 1
+    fi
+    if [[ -z ${__kctx_entry-} ]]; then
+        __kctx_warn "session changed"
+        \builtin return 1
+    fi
+    re=$'(^|\n)current-context: [\'"]?([A-Za-z0-9][A-Za-z0-9._-]*)[\'"]?(\n|$)'
+    [[ $c =~ $re ]] && cc=$match[2]
+    rest=$c
+    re=$'(^|\n)- context:'
+    while [[ $rest =~ $re ]]; do
+        n+=1
+        rest=${rest[MEND+1,-1]}
+    done
+    if [[ $cc != "$__kctx_entry" || $n != 1 ]]; then
+        __kctx_warn "context changed"
+        \builtin return 1
+    fi
+    rest=$c
+    n=0
+    re=$'\n    namespace: [\'"]?([^\n\'"]*)[\'"]?'
+    while [[ $rest =~ $re ]]; do
+        n+=1
+        ns=$match[1]
+        rest=${rest[MEND+1,-1]}
+    done
+    if (( n == 0 )); then
+        ns=default
+    fi
+    re='^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$'
+    if (( n > 1 )) || [[ ! $ns =~ $re ]]; then
+        __kctx_warn "namespace changed"
+        \builtin return 1
+    fi
+    typeset -g __kctx_content=$c
+    typeset -g __kctx_seg=${__kctx_tmpl//$__kctx_ns_slot/$ns}
+    \builtin export KCTX_NAMESPACE=$ns
+}
+
+__kctx_refresh() {
+    \builtin emulate -L zsh
+    typeset -g KCTX_PS1=
+    [[ -n ${__kctx_kubeconfig-} ]] || \builtin return 0
+    if [[ ${KUBECONFIG-} != "$__kctx_kubeconfig" ]]; then
+        __kctx_warn "KUBECONFIG changed"
+        \builtin return 0
+    fi
+    \builtin local c=
+    [[ -f ${__kctx_session-} ]] && IFS= \builtin read -r -d '' c <"$__kctx_session"
+    if [[ $c != "${__kctx_content-}" ]]; then
+        __kctx_drift "$c" || \builtin return 0
+    fi
+    [[ -n ${__kctx_entry-} ]] || \builtin return 0
+    if [[ ! -e ${__kctx_entry_file-} ]]; then
+        __kctx_warn "entry $__kctx_entry removed"
+        \builtin return 0
+    fi
+    KCTX_PS1=${__kctx_seg-}
+    if (( ${__kctx_unlock_until:-0} > ${EPOCHSECONDS:-0} )); then
+        KCTX_PS1+=${__kctx_unlock_ind-}
+    fi
+    KCTX_PS1+=' '
+}
+
+__kctx_hook() {
+    \builtin local __kctx_rc=$?
+    __kctx_refresh
+    \builtin return $__kctx_rc
+}
+
+__kctx_exit() {
+    \builtin local __kctx_rc=$?
+    if [[ -n ${__kctx_session-} && ${__kctx_pid-} == $$ ]]; then
+        \command rm -f -- "$__kctx_session" "$__kctx_session.unlock" 2>/dev/null
+    fi
+    \builtin return $__kctx_rc
+}
+
+# A shell that inherited a target (a child of a kctx shell, a tmux pane) takes its own session,
+# so that `kubectl config set-context` here cannot change the parent's target.
+__kctx_adopt_if_inherited() {
+    [[ -z ${__kctx_session-} ]] || \builtin return 0
+    if [[ -n ${KCTX_CONTEXT-} || ${KUBECONFIG-} == "$__kctx_sessions_dir"/* ]]; then
+        kctx _adopt
+    fi
+}
+
+typeset -ga precmd_functions zshexit_functions
+(( ${precmd_functions[(Ie)__kctx_hook]} )) || precmd_functions=(__kctx_hook $precmd_functions)
+(( ${zshexit_functions[(Ie)__kctx_exit]} )) || zshexit_functions+=(__kctx_exit)
