@@ -286,7 +286,7 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
             c.version = c.wanted if not versions.is_minor_only(c.wanted) else None
     else:
         _fallback(c, unknown_why if name and server else None, lookup)
-    if c.path and c.server_mm and c.version:
+    if c.server_mm and c.version:
         warning = versions.skew_warning(c.version, c.server_mm, c.server_version or "")
         if warning:
             c.warnings.append((f"{name}: " if name else "") + warning

@@ -318,44 +318,25 @@ def _doctor_modes(r: Report, fix: bool) -> None:
         r.ok("file modes", f"store, entries and sessions are private ({len(checks)} paths checked)")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def _doctor_sessions(r: Report, fix: bool) -> None:
+    from kctx import session
+
     folder = paths.sessions_dir()
     try:
-        names = os.listdir(folder)
+        names = [n for n in os.listdir(folder) if session.pid_of(n) is not None]
     except FileNotFoundError:
         r.ok("sessions", "no session files")
         return
-    stale = []
-    for n in names:
-        head = n.split("-", 1)[0]
-        if n.endswith(".json") and head.isdigit() and not _pid_alive(int(head)):
-            stale.append(n)
+    stale = [n for n in names if not session._alive(session.pid_of(n) or 0)]
     if not stale:
-        r.ok("sessions", f"{len([n for n in names if n.endswith('.json')])} session file(s), none stale")
+        r.ok("sessions", f"{len(names)} session file(s), none stale")
         return
     if fix:
-        for n in stale:
-            for p in (os.path.join(folder, n), os.path.join(folder, n + ".unlock")):
-                try:
-                    os.unlink(p)
-                except OSError:
-                    pass
-        r.ok("sessions", f"removed {len(stale)} stale session file(s)")
+        removed = session.sweep(force=True)
+        r.ok("sessions", f"removed {len([p for p in removed if p.endswith('.json')])} stale session file(s)")
         return
     r.warn("sessions", f"{len(stale)} stale session file(s) whose shell is gone: {', '.join(sorted(stale)[:3])}"
-           + (" …" if len(stale) > 3 else ""), fix="kctx doctor --fix removes them")
+           + (" …" if len(stale) > 3 else ""), fix="kctx doctor --fix removes them (so does the next 'kctx use')")
 
 
 def _doctor_entries(r: Report, offline: bool) -> None:
