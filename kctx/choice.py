@@ -252,7 +252,7 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
         c.reason = f"matched to server {c.server_version}"
         if rec.get("unreachable") and float(rec.get("failed") or 0) > float(rec.get("checked") or 0):
             c.source = "cached"
-            c.reason = f"matched to server {c.server_version} (cached: the server did not answer lately)"
+            c.reason = f"matched to server {c.server_version}, cached: the server did not answer lately"
         if network and name and not probe.is_fresh(rec, lookup.ttl) and probe.may_probe(rec, lookup.ttl):
             probe.spawn_refresh(name)  # `k` goes on with the cached version
     elif name and server:
