@@ -13,6 +13,10 @@ recorded and answered but never stored.
 
 State is only what a test sets: every named GET gives a healthy object of the right kind
 (unless `set_missing`), collections are empty (unless `set_object`), writes change nothing.
+A few answers exist for kubectl's sake: a name field selector lists that object (`wait`,
+`rollout status`), label selector `app=NAME` lists a pod and two ReplicaSet revisions
+(`logs deploy/NAME`, `rollout history|undo`), and the first GET after a DELETE answers 404
+(`delete`, `replace --force` wait for it).
 """
 from __future__ import annotations
 
@@ -850,6 +854,24 @@ def _openapi_doc(group: str, version: str, table: dict[str, Resource]) -> dict[s
 CREATED = "2024-01-01T00:00:00Z"
 
 
+_csr_cache: list[str] = []
+
+
+def _csr_pem_b64() -> str:
+    """A real PEM certificate request (base64), so `describe csr` can parse it."""
+    if not _csr_cache:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "someone")])
+        csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+        _csr_cache.append(base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode())
+    return _csr_cache[0]
+
+
 def _uid(*parts: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)))
 
@@ -925,7 +947,7 @@ def synthetic_object(rp: ResourcePath, name: str, server_version: str = "v1.37.1
                 "maxSurge": "25%", "maxUnavailable": "25%"}}
             obj["spec"]["revisionHistoryLimit"] = 10
             obj["spec"]["progressDeadlineSeconds"] = 600
-            obj["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "1"}
+            obj["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "2"}
             obj["status"] = ready | {"conditions": [
                 _condition("Available") | {"reason": "MinimumReplicasAvailable"},
                 _condition("Progressing") | {"reason": "NewReplicaSetAvailable"}]}
@@ -947,7 +969,7 @@ def synthetic_object(rp: ResourcePath, name: str, server_version: str = "v1.37.1
         obj["status"] = ready
     elif kind == "Job":
         obj["spec"] = {"completions": 1, "parallelism": 1, "backoffLimit": 6,
-                       "template": _template(name, "Never")}
+                       "selector": selector, "template": _template(name, "Never")}
         obj["status"] = {"succeeded": 1, "startTime": CREATED, "completionTime": CREATED,
                          "conditions": [_condition("Complete")]}
     elif kind == "CronJob":
@@ -1001,7 +1023,7 @@ def synthetic_object(rp: ResourcePath, name: str, server_version: str = "v1.37.1
             "path": "/", "pathType": "Prefix",
             "backend": {"service": {"name": name, "port": {"number": 80}}}}]}}]}
     elif kind == "CertificateSigningRequest":
-        obj["spec"] = {"request": "", "signerName": "kubernetes.io/kube-apiserver-client",
+        obj["spec"] = {"request": _csr_pem_b64(), "signerName": "kubernetes.io/kube-apiserver-client",
                        "usages": ["client auth"], "username": "someone"}
         obj["status"] = {}
     elif kind in ("Role", "ClusterRole"):
@@ -1014,6 +1036,28 @@ def synthetic_object(rp: ResourcePath, name: str, server_version: str = "v1.37.1
     else:
         obj["spec"] = {}
     return obj
+
+
+def replica_set_history(rp: ResourcePath, deployment: str) -> list[dict[str, Any]]:
+    """Two ReplicaSets owned by the synthetic deployment: revision 1 (old image) and 2."""
+    namespace = rp.namespace or "default"
+    owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment, "controller": True,
+             "blockOwnerDeletion": True,
+             "uid": _uid("apps/v1", "deployments", namespace, deployment)}
+    history = []
+    for revision, image in ((1, "registry.k8s.io/pause:3.9"), (2, "registry.k8s.io/pause:3.10")):
+        name = f"{deployment}-{hashlib.sha256(image.encode()).hexdigest()[:10]}"
+        rs = synthetic_object(rp, name)
+        template = _template(deployment)
+        template["spec"]["containers"][0]["image"] = image
+        template["metadata"]["labels"]["pod-template-hash"] = name.rsplit("-", 1)[1]
+        rs["metadata"] |= {"labels": template["metadata"]["labels"], "ownerReferences": [owner],
+                           "annotations": {"deployment.kubernetes.io/revision": str(revision)}}
+        rs["spec"]["template"] = template
+        rs["spec"]["selector"] = {"matchLabels": template["metadata"]["labels"]}
+        rs["spec"]["replicas"] = revision - 1
+        history.append(rs)
+    return history
 
 
 def scale_object(rp: ResourcePath, name: str, replicas: int = 1) -> dict[str, Any]:
@@ -1144,6 +1188,7 @@ class FakeAPIServer:
         self._lock = threading.Lock()
         self._objects: dict[str, dict[str, Any]] = {}
         self._missing: set[str] = set()
+        self._deleted: set[str] = set()
         self.watch_seconds = 1.2  # how long an (always empty) watch stays open
         self._stopping = threading.Event()
         self._httpd: TLSHTTPServer | None = None
@@ -1245,6 +1290,22 @@ class FakeAPIServer:
         with self._lock:
             self._missing.add(path.rstrip("/"))
             self._objects.pop(path.rstrip("/"), None)
+
+    def _note_deleted(self, path: str) -> None:
+        with self._lock:
+            self._deleted.add(path)
+
+    def _take_deleted(self, path: str) -> bool:
+        """Whether `path` was deleted since its last GET: then this GET answers 404, once.
+
+        kubectl waits for a deletion by GETting the object until it is gone (`delete`,
+        `replace --force`); later commands (`exec` on the same pod) must still find it.
+        """
+        with self._lock:
+            if path in self._deleted:
+                self._deleted.discard(path)
+                return True
+            return False
 
     def _lookup(self, path: str) -> tuple[bool, dict[str, Any] | None]:
         """(missing, explicit object) for a named path."""
@@ -1433,6 +1494,8 @@ class _APIHandler(BaseHandler):
         name = rp.name
         object_path_ = path if sub is None else path.rsplit("/", 1)[0]
         missing, explicit = self.api._lookup(object_path_)
+        if method in ("GET", "HEAD") and sub is None and self.api._take_deleted(object_path_):
+            missing = True
         if missing and method != "PUT":
             self.send_json(404, status(404, "NotFound", f'{r.name} "{name}" not found',
                                        {"name": name, "group": rp.group, "kind": r.name}))
@@ -1460,8 +1523,10 @@ class _APIHandler(BaseHandler):
         elif method in ("GET", "HEAD"):
             self.send_object(req, obj)
         elif method == "DELETE":
-            # A uid other than the one GETs report: kubectl's wait-for-deletion then takes the
-            # object it finds for a new one of the same name and ends at once, no watch, no state.
+            if "All" not in req.query_all("dryRun"):
+                self.api._note_deleted(object_path_)
+            # Also a uid other than the one GETs report: a wait-for-deletion that finds the
+            # object anyway takes it for a new one of the same name, and ends.
             gone = _uid(object_path_, "deleted")
             self.send_json(200, status(200, "", "", {"name": name, "group": rp.group,
                                                       "kind": r.name, "uid": gone}))
@@ -1512,7 +1577,20 @@ class _APIHandler(BaseHandler):
             wanted = selector.split("=", 1)[1].split(",")[0]
             missing, explicit = self.api._lookup(f"{path}/{wanted}")
             return [] if missing else [explicit or synthetic_object(rp, wanted, self.api.version)]
-        return self.api._listed(rp)
+        listed = self.api._listed(rp)
+        labels = req.query.get("labelSelector", "")
+        if listed or not labels.startswith("app="):
+            return listed
+        app = labels[4:].split(",")[0]
+        if rp.resource.name == "replicasets":
+            # What `rollout history|undo deploy/NAME` look for: the deployment's history.
+            return replica_set_history(rp, app)
+        if rp.resource.name == "pods":
+            # What `logs deploy/NAME` and `exec deploy/NAME` look for: one of its pods.
+            pod = synthetic_object(rp, f"{app}-{hashlib.sha256(app.encode()).hexdigest()[:5]}")
+            pod["metadata"]["labels"] = {"app": app}
+            return [pod]
+        return listed
 
     def watch(self, req: Request, rp: ResourcePath, items: list[dict[str, Any]]) -> None:
         """A watch: the initial events when asked, then silence for `watch_seconds`, then EOF.

@@ -158,6 +158,16 @@ def test_delete_is_a_write(kube: Callable[..., Any], api: FakeAPIServer) -> None
     assert (write.method, write.path) == ("DELETE", "/api/v1/namespaces/default/pods/web-1")
 
 
+def test_deleted_objects_come_back(kube: Callable[..., Any], api: FakeAPIServer) -> None:
+    # `replace --force` deletes, polls until the object is gone, then creates it.
+    result = kube("replace", "--force", "-f", "-", input=DEPLOYMENT)
+    assert result.returncode == 0, result.stderr
+    assert [w.method for w in api.writes()] == ["DELETE", "POST"]
+    assert kube("delete", "pod", "web-1").returncode == 0
+    kube("exec", "web-1", "--", "ls")  # the pod is found again: exec gets as far as streaming
+    assert api.streams()
+
+
 def test_apply_from_stdin_is_a_write(kube: Callable[..., Any], api: FakeAPIServer) -> None:
     result = kube("apply", "-f", "-", input=DEPLOYMENT)
     assert result.returncode == 0, result.stderr
@@ -223,6 +233,8 @@ def test_scale_and_cordon_send_their_patch(kube: Callable[..., Any], api: FakeAP
     ("label", "pod", "web-1", "a=b"),
     ("create", "namespace", "payments"),
     ("run", "nginx", "--image=nginx"),
+    ("rollout", "undo", "deploy/web"),
+    ("drain", "node1"),
 ])
 def test_more_writes_reach_the_server(kube: Callable[..., Any], api: FakeAPIServer,
                                       args: tuple[str, ...]) -> None:
