@@ -242,6 +242,17 @@ def lock_cmd() -> int:
 
 
 # -- guard (kctx/commands/guard_cmds.py) ------------------------------------------------------
+@cli.command("audit")
+@click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the last N records.")
+@click.option("--entry", shell_complete=_entry_names, help="Only the records of this entry.")
+@OUTPUT
+def audit_cmd(last: int | None, entry: str | None, output: str) -> int:
+    """What the guard (k) decided on protected targets: asked, confirmed, refused, unlocked."""
+    from kctx.commands import guard_cmds
+
+    return guard_cmds.audit_(output, last, entry)
+
+
 
 # -- kubectl versions (kctx/commands/kubectl_cmds.py) -----------------------------------------
 @cli.group("kubectl")

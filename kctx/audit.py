@@ -1,0 +1,58 @@
+"""The audit log of the guard: one JSON line per decision on a protected target.
+
+Appended with O_APPEND under an flock, so lines from concurrent `k` never interleave; the file
+is 0600 in the 0700 data folder. Written by `k` without the json module (see minijson).
+"""
+
+from __future__ import annotations
+
+import os
+
+from kctx import paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+# What a record's "outcome" can be.
+OUTCOMES = ("confirmed", "aborted", "interrupted", "refused", "confirmed-by-env", "unlocked")
+
+
+def append(record: dict[str, Any]) -> None:
+    """Add one record (a flat mapping of JSON values) as a line of the audit log."""
+    import fcntl
+
+    from kctx.guard.minijson import dumps
+
+    path = paths.audit_file()
+    # fsutil.ensure_dir's module imports contextlib: too slow for `k`, and this is all it does.
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    line = (dumps(record) + "\n").encode("utf-8", "surrogateescape")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def read() -> list[dict[str, Any]]:
+    """Every record, oldest first; lines that are not JSON objects are skipped."""
+    import json
+
+    try:
+        with open(paths.audit_file(), encoding="utf-8", errors="replace") as f:
+            lines = f.readlines()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out

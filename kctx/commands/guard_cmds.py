@@ -1,0 +1,37 @@
+"""kctx audit: what the guard decided on protected targets."""
+
+from __future__ import annotations
+
+from kctx import audit, render
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _command(rec: dict[str, Any]) -> str:
+    from kctx.guard.ask import command_line
+
+    argv = rec.get("argv")
+    return command_line([str(a) for a in argv]) if isinstance(argv, list) else ""
+
+
+def audit_(output: str, last: int | None = None, entry: str | None = None) -> int:
+    """Print the audit log (oldest first), the last `last` records, of one entry if given."""
+    records = audit.read()
+    if entry:
+        records = [r for r in records if r.get("entry") == entry]
+    if last:
+        records = records[-last:]
+    if output == "json":
+        render.emit_json(records)
+        return 0
+    if not records:
+        render.info("the audit log is empty: no change to a protected target was asked for yet")
+        return 0
+    rows = [[render.safe(str(r.get(k) or "")) for k in ("time", "outcome", "entry", "namespace")]
+            + [render.safe(_command(r))] for r in records]
+    import sys
+
+    sys.stdout.write(render.table(["TIME", "OUTCOME", "ENTRY", "NAMESPACE", "COMMAND"], rows))
+    return 0

@@ -1,0 +1,191 @@
+"""The question on the terminal: a banner, what would change, then the entry's name typed back.
+
+Everything here talks to /dev/tty, never to stdin or stdout: `cat x.yaml | k apply -f -` still
+hands the manifest to kubectl, and `k ... > out` keeps the banner out of the file.
+"""
+
+from __future__ import annotations
+
+import os
+
+from kctx.guard.args import Parsed
+from kctx.guard.flagtable import FLAGS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_")
+PREVIEW_TIMEOUT = "30s"
+
+
+def open_tty() -> int | None:
+    """A read-write descriptor on the controlling terminal, or None when there is none."""
+    try:
+        return os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def quote(word: str) -> str:
+    """A word as a POSIX shell would need it, control characters made visible."""
+    if word and set(word) <= _SAFE:
+        return word
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in word)
+    return "'" + shown.replace("'", "'\\''") + "'"
+
+
+def command_line(argv: list[str], prog: str = "k") -> str:
+    return " ".join([prog, *(quote(a) for a in argv)])
+
+
+def _color(cfg: dict[str, Any], tier: str) -> str:
+    if os.environ.get("NO_COLOR"):
+        return ""
+    try:
+        from kctx.config import tier_color
+
+        return tier_color(cfg, tier) or ("1;31" if tier == "unknown" else "")
+    except ValueError:
+        return ""
+
+
+def banner(target: Any, argv: list[str], cfg: dict[str, Any]) -> str:
+    sgr = _color(cfg, target.tier)
+    bold = "" if os.environ.get("NO_COLOR") else "\x1b[1m"
+    reset = "\x1b[0m" if (sgr or bold) else ""
+    tier = f"\x1b[{sgr}m{target.tier}{reset}" if sgr else target.tier
+    namespace = "any namespace" if target.everywhere else ", ".join(dict.fromkeys(target.namespaces))
+    lines = [
+        "",
+        f"{bold}⚠  protected target: {tier}{bold} {target.confirm}{reset}",
+        f"   entry      {target.confirm}" + ("" if target.entry or not target.context else f" (context {target.context})"),
+        f"   tier       {tier}",
+        f"   server     {target.server or 'unknown'}",
+        f"   namespace  {namespace}",
+        f"   command    {command_line(argv)}",
+        f"   why        {target.reason}",
+        "",
+    ]
+    return "\n".join(_visible(x) for x in lines)
+
+
+def _visible(text: str) -> str:
+    # Names and servers come from files: show control characters, keep our own colour codes.
+    return "".join(c if c.isprintable() or c in "\x1b\n" else repr(c)[1:-1] for c in text)
+
+
+def reads_stdin(p: Parsed) -> bool:
+    return "-" in (p.flags.get("filename") or [])
+
+
+def preview_commands(p: Parsed) -> list[tuple[str, list[str]]]:
+    """[(title, kubectl arguments)] that show what the command would change, possibly none."""
+    common_drop = ("help", "dry-run", "output", "template", "watch", "interactive", "edit")
+    timeout = [] if p.last("request-timeout") else [f"--request-timeout={PREVIEW_TIMEOUT}"]
+    if p.level in ("apply", "replace"):
+        if p.true("local"):
+            return []
+        return [("kubectl diff (live → what this would apply)",
+                 p.rebuild(["diff"], keep=FLAGS["diff"], drop=common_drop, extra=timeout, positional=False))]
+    if p.level == "delete" and (p.flags.get("filename") or p.flags.get("kustomize")):
+        return [("server-side dry run",
+                 p.rebuild(["delete"], drop=common_drop + ("wait",), extra=["--dry-run=server", *timeout]))]
+    if p.level == "patch" and not p.true("local"):
+        return [
+            ("live", p.rebuild(["get"], keep=FLAGS["get"], drop=common_drop + ("subresource",),
+                                extra=["-o", "yaml", *timeout])),
+            ("patched (server-side dry run)", p.rebuild(["patch"], drop=common_drop,
+                                                        extra=["--dry-run=server", "-o", "yaml", *timeout])),
+        ]
+    return []
+
+
+def run_preview(kubectl: str, p: Parsed, tty: int, stdin_fd: int | None, cfg: dict[str, Any]) -> None:
+    """Run the preview commands, printing what they show on the terminal."""
+    import subprocess
+
+    cmds = preview_commands(p)
+    if not cmds:
+        return
+    env = dict(os.environ, KCTX_IN_K="1")
+    color = not os.environ.get("NO_COLOR")
+    outputs: list[tuple[str, int, bytes]] = []
+    for title, args in cmds:
+        if stdin_fd is not None:
+            os.lseek(stdin_fd, 0, os.SEEK_SET)
+        stdin: Any = stdin_fd if stdin_fd is not None else subprocess.DEVNULL
+        proc = subprocess.run([kubectl, *args], stdin=stdin, stdout=subprocess.PIPE, stderr=tty, env=env)
+        outputs.append((title, proc.returncode, proc.stdout))
+    write = _writer(tty)
+    if p.level == "patch" and len(outputs) == 2 and outputs[0][1] == 0 and outputs[1][1] == 0:
+        import difflib
+
+        before = outputs[0][2].decode("utf-8", "replace").splitlines(keepends=True)
+        after = outputs[1][2].decode("utf-8", "replace").splitlines(keepends=True)
+        diff = list(difflib.unified_diff(before, after, "live", "patched (server-side dry run)"))
+        write("--- what this patch would change:\n")
+        write(_colour_diff(b"".join(x.encode() for x in diff), color) if diff else "(no change)\n")
+        return
+    for title, code, out in outputs[-1:] if p.level == "patch" else outputs:
+        write(f"--- {title}:\n")
+        if p.level in ("apply", "replace") and code == 0 and not out.strip():
+            write("(no change)\n")
+        else:
+            write(_colour_diff(out, color))
+        if code > 1 or (code == 1 and p.level not in ("apply", "replace")):
+            write(f"(the preview failed with exit code {code}: it shows nothing about the change)\n")
+
+
+def _colour_diff(out: bytes, color: bool) -> str:
+    text = out.decode("utf-8", "replace")
+    if not color:
+        return text
+    lines = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("+") and not line.startswith("+++"):
+            line = "\x1b[32m" + line.rstrip("\n") + "\x1b[0m\n"
+        elif line.startswith("-") and not line.startswith("---"):
+            line = "\x1b[31m" + line.rstrip("\n") + "\x1b[0m\n"
+        lines.append(line)
+    return "".join(lines)
+
+
+def _writer(tty: int) -> Any:
+    def write(text: str) -> None:
+        data = text.encode("utf-8", "replace")
+        while data:
+            n = os.write(tty, data)
+            data = data[n:]
+    return write
+
+
+def question(tty: int, name: str) -> bool:
+    """Ask for `name` on the terminal; True only when exactly that was typed."""
+    write = _writer(tty)
+    write(f"type {name} to continue (anything else aborts): ")
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = os.read(tty, 1024)
+        if not chunk:  # end of file (Ctrl-D)
+            write("\n")
+            break
+        buf += chunk
+    return buf.decode("utf-8", "replace").strip() == name
+
+
+def buffer_stdin() -> int:
+    """Read stdin to its end into an unlinked temp file; its descriptor, at offset 0."""
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="kctx-stdin-")
+    os.unlink(path)
+    while True:
+        chunk = os.read(0, 1 << 16)
+        if not chunk:
+            break
+        while chunk:
+            n = os.write(fd, chunk)
+            chunk = chunk[n:]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd

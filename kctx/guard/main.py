@@ -1,0 +1,245 @@
+"""`k`: kubectl, except that a change to a protected cluster stops and asks first.
+
+Reads go straight to kubectl (os.execv: kubectl owns the terminal, its exit code and signals)
+after parsing the command line and nothing else. A change resolves the target; on a protected
+one it needs the entry's name typed on /dev/tty, KCTX_CONFIRM=<entry>, or `kctx unlock`.
+Every import here is on the path of every command a user types: keep them few and small.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from kctx.errors import CRASH, GUARD_ABORTED, GUARD_REFUSED, INTERRUPTED, FatalError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+MAX_DEPTH = 4  # nested k (a credential plugin calling kubectl that is k) beyond this is a loop
+
+USAGE = """\
+k: kubectl with a guard for protected clusters (part of kctx)
+
+Usage: k [kubectl arguments...]
+
+Everything is kubectl's: its commands, flags and output, below. k adds one thing: a command that
+would change a protected cluster (tier prod, a server of a prod entry, or a namespace a
+guard.namespace_tiers rule protects) shows the target and what would change, then asks you to
+type the entry's name on the terminal. Reads never ask.
+
+  KCTX_CONFIRM=<entry> k ...   confirm without a terminal, for that entry only
+  kctx unlock 15m              no questions for this shell's entry for 15 minutes (kctx lock)
+  kctx audit                   every decision on a protected target
+  KCTX_KUBECTL=/path/kubectl   the kubectl to run
+
+Exit codes: kubectl's own; 4 refused (no terminal and no matching KCTX_CONFIRM),
+5 aborted at the question, 130 interrupted.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    try:
+        return run(argv)
+    except FatalError as e:
+        sys.stderr.write(f"k: {e}\n")
+        return e.code
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        return INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - a traceback helps nobody typing `k`
+        return _crash(e)
+
+
+def _own() -> str:
+    return os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+
+
+def exec_kubectl(argv: list[str], target: Any = None, entry: str | None = None, stdin_fd: int | None = None,
+                 kubectl: str | None = None) -> NoReturn:
+    """Replace this process with kubectl, marked so that a nested `k` goes straight to it."""
+    if kubectl is None:
+        from kctx.kubectl import resolve
+
+        kubectl = resolve(entry, target, own=_own())
+    depth = _depth()
+    os.environ["KCTX_IN_K"] = str(depth + 1)
+    os.environ["KCTX_KUBECTL"] = kubectl
+    if stdin_fd is not None:
+        os.lseek(stdin_fd, 0, os.SEEK_SET)
+        os.dup2(stdin_fd, 0)
+        os.close(stdin_fd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execv(kubectl, [kubectl, *argv])
+    except OSError as e:
+        raise FatalError(f"cannot run {kubectl}: {e.strerror}") from None
+
+
+def _depth() -> int:
+    value = os.environ.get("KCTX_IN_K", "")
+    return int(value) if value.isdigit() else (1 if value else 0)
+
+
+def run(argv: list[str]) -> int:
+    depth = _depth()
+    if depth:
+        # Started by kubectl (a credential plugin, a kubectl plugin): run the real kubectl now.
+        if depth >= MAX_DEPTH:
+            raise FatalError("kubectl leads back to k again and again", hint="set KCTX_KUBECTL to the real kubectl")
+        exec_kubectl(argv)  # KCTX_KUBECTL, set by the outer k, names the kubectl it chose
+    if argv in (["--help"], ["-h"]):
+        return _help()
+
+    from kctx import config
+    from kctx.guard.args import parse
+    from kctx.guard.verbs import READ, classify
+
+    p = parse(argv)
+    cfg = config.load()
+    kind, why = classify(p, cfg["guard"])
+    from kctx.guard.target import Target
+
+    target = Target(p, cfg)
+    if kind == READ or not target.protected:
+        exec_kubectl(argv, target)
+    return _protected(p, argv, target, cfg)
+
+
+def _protected(p: Any, argv: list[str], target: Any, cfg: dict[str, Any]) -> int:
+    from kctx.guard import ask
+
+    entry = target.confirm
+    confirm = os.environ.get("KCTX_CONFIRM")
+    if confirm:
+        if confirm == entry:
+            _audit("confirmed-by-env", target, argv)
+            exec_kubectl(argv, target, entry)
+        _audit("refused", target, argv, detail=f"KCTX_CONFIRM names {confirm!r}")
+        sys.stderr.write(f"k: refused: KCTX_CONFIRM={confirm} but this command would change {entry} "
+                         f"({target.reason})\n")
+        return GUARD_REFUSED
+    if target.unresolved is None and _unlocked(target):
+        _audit("unlocked", target, argv)
+        exec_kubectl(argv, target, entry)
+    tty = ask.open_tty()
+    if tty is None:
+        _audit("refused", target, argv, detail="no terminal")
+        sys.stderr.write(
+            f"k: refused: {ask.command_line(argv)} would change the protected target {entry} "
+            f"({target.reason}), and there is no terminal to ask on.\n"
+            f"k: to confirm without a terminal, run it as: KCTX_CONFIRM={entry} {ask.command_line(argv)}\n")
+        return GUARD_REFUSED
+    stdin_fd = None
+    try:
+        os.write(tty, ask.banner(target, argv, cfg).encode("utf-8", "replace"))
+        if cfg["guard"].get("diff", True) and ask.preview_commands(p):
+            from kctx.kubectl import resolve
+
+            kubectl = resolve(entry, target, own=_own())
+            if ask.reads_stdin(p):
+                stdin_fd = ask.buffer_stdin()
+            ask.run_preview(kubectl, p, tty, stdin_fd, cfg)
+        ok = ask.question(tty, entry)
+    except KeyboardInterrupt:
+        os.write(tty, b"\n")
+        _audit("interrupted", target, argv, tty=tty)
+        sys.stderr.write("k: interrupted; nothing was run\n")
+        return INTERRUPTED
+    if not ok:
+        _audit("aborted", target, argv, tty=tty)
+        os.write(tty, b"aborted: nothing was run\n")
+        return GUARD_ABORTED
+    _audit("confirmed", target, argv, tty=tty)
+    os.close(tty)
+    exec_kubectl(argv, target, entry, stdin_fd=stdin_fd)
+
+
+def _unlocked(target: Any) -> bool:
+    from kctx import session
+    from kctx.guard.target import normalise_server
+
+    state = session.unlock_state(session.from_kubeconfig())
+    return bool(state and state["entry"] == target.confirm
+                and normalise_server(state["server"]) == normalise_server(target.server))
+
+
+def _tty_name(tty: int | None) -> str | None:
+    for fd in (0, 1, 2):
+        try:
+            return os.ttyname(fd)
+        except OSError:
+            continue
+    return "/dev/tty" if tty is not None else None
+
+
+def _audit(outcome: str, target: Any, argv: list[str], detail: str | None = None, tty: int | None = None) -> None:
+    import time
+
+    from kctx import audit
+
+    now = time.time()
+    offset = time.strftime("%z", time.localtime(now))
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f"{offset[:3]}:{offset[3:]}",
+        "outcome": outcome,
+        "entry": target.confirm,
+        "tier": target.tier,
+        "server": target.server,
+        "namespace": "*" if target.everywhere else target.namespace,
+        "context": target.context,
+        "argv": argv,
+        "reason": target.reason,
+        "detail": detail,
+        "tty": _tty_name(tty),
+        "cwd": _cwd(),
+        "pid": os.getpid(),
+        "user": os.environ.get("USER") or os.environ.get("LOGNAME") or str(os.getuid()),
+    }
+    try:
+        audit.append(record)
+    except OSError as e:
+        # A decision that cannot be recorded is still made; say so rather than fail the command.
+        sys.stderr.write(f"k: warning: cannot write the audit log: {e.strerror or e}\n")
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
+
+
+def _help() -> int:
+    sys.stdout.write(USAGE + "\n")
+    try:
+        from kctx.kubectl import resolve
+
+        kubectl = resolve(own=_own())
+    except FatalError as e:
+        sys.stdout.write(f"(kubectl's own help is not shown: {e})\n")
+        return 0
+    sys.stdout.write("kubectl's help follows.\n\n")
+    exec_kubectl(["--help"], kubectl=kubectl)
+
+
+def _crash(exc: BaseException) -> int:
+    import traceback
+
+    from kctx import paths
+
+    log = paths.crash_log()
+    try:
+        os.makedirs(os.path.dirname(log), mode=0o700, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"k {sys.argv!r}\n")
+            traceback.print_exception(exc, file=f)
+        where = f"; details in {log}"
+    except OSError:
+        where = ""
+    sys.stderr.write(f"k: unexpected error: {type(exc).__name__}: {exc}{where}\n")
+    return CRASH
