@@ -155,8 +155,12 @@ def load_aliases() -> dict[str, str]:
         return {}
 
 
-def _is_kctx_wrapper(path: str) -> bool:
+def _is_kctx_wrapper(path: str, own: str | None = None) -> bool:
     """kctx's own `k`, or a script standing in for kubectl that runs kctx (never run those)."""
+    from kctx.kubectl import is_kctx_own
+
+    if is_kctx_own(path, own):
+        return True
     real = os.path.realpath(path)
     if os.path.basename(real) in ("k", "kctx"):
         return True
@@ -170,13 +174,11 @@ def _is_kctx_wrapper(path: str) -> bool:
     return head.startswith(b"#!") and (b"kctx" in head or b"KCTX" in head)
 
 
-def path_kubectl() -> str | None:
+def path_kubectl(own: str | None = None) -> str | None:
     """The first kubectl on PATH that is a real kubectl, not kctx."""
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        if not folder:
-            continue
-        cand = os.path.join(folder, "kubectl")
-        if os.path.isfile(cand) and os.access(cand, os.X_OK) and not _is_kctx_wrapper(cand):
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        cand = os.path.join(folder or ".", "kubectl")
+        if os.path.isfile(cand) and os.access(cand, os.X_OK) and not _is_kctx_wrapper(cand, own):
             return cand
     return None
 
@@ -202,25 +204,29 @@ def _from_cache(c: Choice, rec: dict[str, Any] | None) -> None:
             c.server_mm = (rec["major"], rec["minor"])
 
 
-def _fallback(c: Choice, why: str | None, lookup: Lookup) -> None:
-    """Newest installed kubectl (within the skew policy when the server is known), else PATH's."""
+def _fallback(c: Choice, why: str | None, lookup: Lookup, own: str | None, path_first: bool = False) -> None:
+    """Newest installed kubectl (within the skew policy when the server is known), else PATH's.
+
+    path_first: a target that is no kctx entry prefers the user's own kubectl on PATH.
+    """
     have = lookup.installed
     if c.server_mm:
         fitting = [v for v in have if versions.within_skew(versions.major_minor(v) or (0, 0), c.server_mm)]
         have = fitting or have
-    if have:
+    on_path = path_kubectl(own) if path_first or not have else None
+    if on_path or not have:
+        c.path, c.version, c.source = on_path, None, "path"
+        c.reason = f"fallback: kubectl on PATH ({on_path})" if on_path else "fallback: no kubectl found"
+    else:
         c.path, c.version, c.source = paths.kubectl_binary(have[-1]), have[-1], "fallback"
         c.reason = f"fallback: newest installed kubectl v{have[-1]}"
-    else:
-        c.path, c.version, c.source = path_kubectl(), None, "path"
-        c.reason = f"fallback: kubectl on PATH ({c.path})" if c.path else "no kubectl found"
     if why:
         c.warnings.append(f"{why}; using {c.reason.split(': ', 1)[1]}")
 
 
 def choose(name: str | None, record: dict[str, Any] | None, server: str | None = None, *,
            network: bool = True, download: bool = True, lookup: Lookup | None = None,
-           progress: bool | None = None) -> Choice:
+           progress: bool | None = None, own: str | None = None) -> Choice:
     """The kubectl for entry `name` (its index record), or for a bare server URL.
 
     network: may probe the server (synchronously when its version is unknown, in the background
@@ -280,12 +286,12 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
                 c.path, c.version = dl.ensure(c.wanted, progress=progress)
                 lookup.forget_installed()
             except FatalError as e:
-                _fallback(c, f"cannot get kubectl v{c.wanted}: {e}", lookup)
+                _fallback(c, f"cannot get kubectl v{c.wanted}: {e}", lookup, own)
         else:
             # Not installed yet: `k` downloads it on first use.
             c.version = c.wanted if not versions.is_minor_only(c.wanted) else None
     else:
-        _fallback(c, unknown_why if name and server else None, lookup)
+        _fallback(c, unknown_why if name and server else None, lookup, own, path_first=not name)
     if c.server_mm and c.version:
         warning = versions.skew_warning(c.version, c.server_mm, c.server_version or "")
         if warning:

@@ -272,7 +272,7 @@ def probe_kubectl(path: str, name: str, timeout: float) -> dict[str, Any]:
         return _fail("the server needs a credential plugin and no kubectl is installed to run it")
     ms = max(int(timeout * 1000), 1)
     # KCTX_IN_K: a plugin that itself runs `kubectl` must never re-enter kctx's guard.
-    env = dict(os.environ, KUBECONFIG=path, KCTX_IN_K="1")
+    env = dict(os.environ, KUBECONFIG=path, KCTX_IN_K="1", KCTX_KUBECTL=kubectl)
     argv = [kubectl, "version", "-o", "json", f"--request-timeout={ms}ms", "--context", name]
     try:
         r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,
