@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -58,8 +59,15 @@ def watched_paths(homes: list[str] | None = None) -> list[Path]:
     return paths
 
 
+# Written by any kubectl or fish run on this machine, by hand or by other tools; ignoring
+# them keeps a shared machine from failing tests. A HOME leak still shows: kubectl creates
+# ~/.kube itself, kctx writes its own folders, rc files, or ~/.kube/config.
+_NOISE = frozenset({"cache", "http-cache", "fish_variables"})
+
+
 def snapshot(paths: list[Path], homes: list[str] | None = None) -> dict[str, tuple[int, int, int]]:
-    """{path: (mtime_ns, size, mode)} for the watched paths (walked) and home's kube/kctx names."""
+    """{path: (mtime_ns, size, mode)} of the watched files (folders walked: their entries
+    count, their own mtime does not) and of home's top-level kube/kctx names."""
     state: dict[str, tuple[int, int, int]] = {}
 
     def note(p: str) -> None:
@@ -67,14 +75,17 @@ def snapshot(paths: list[Path], homes: list[str] | None = None) -> dict[str, tup
             st = os.lstat(p)
         except OSError:
             return
-        state[p] = (st.st_mtime_ns, st.st_size, st.st_mode)
+        folder = stat.S_ISDIR(st.st_mode)
+        state[p] = (0 if folder else st.st_mtime_ns, 0 if folder else st.st_size, st.st_mode)
 
     for path in paths:
         note(str(path))
         if path.is_dir() and not path.is_symlink():
             for folder, dirs, files in os.walk(path):
+                dirs[:] = [d for d in dirs if d not in _NOISE]
                 for name in dirs + files:
-                    note(os.path.join(folder, name))
+                    if name not in _NOISE:
+                        note(os.path.join(folder, name))
     # New top-level names that look like ours (.kube-backup, kctx.log, ...).
     for home in homes if homes is not None else REAL_HOMES:
         try:
@@ -108,8 +119,8 @@ def _real_home_untouched(_real_home_baseline: dict[str, Any]) -> Iterator[None]:
     changes = describe_changes(_real_home_baseline["state"], after)
     if changes:
         _real_home_baseline["state"] = after
-        pytest.fail("the test wrote into the real home directory:\n  " + "\n  ".join(changes[:20]),
-                    pytrace=False)
+        pytest.fail("the real home directory changed during this test (a HOME leak, or another "
+                    "process on this machine):\n  " + "\n  ".join(changes[:20]), pytrace=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -87,14 +87,16 @@ def test_real_home_snapshot_sees_writes(tmp_path: Path) -> None:
     (home / ".kube").mkdir(parents=True)
     paths = watched_paths([str(home)])
     before = snapshot(paths, [str(home)])
-    (home / ".kube" / "cache").mkdir()
+    (home / ".kube" / "config").write_text("apiVersion: v1\n")
+    (home / ".kube" / "cache" / "discovery").mkdir(parents=True)  # kubectl's cache: noise
     (home / ".bashrc").write_text("eval stuff\n")
     (home / "kctx.log").write_text("x")
-    changes = describe_changes(before, snapshot(paths, [str(home)]))
-    assert f"created {home / '.kube' / 'cache'}" in changes
-    assert f"created {home / '.bashrc'}" in changes
-    assert f"created {home / 'kctx.log'}" in changes
-    assert f"modified {home / '.kube'}" in changes
+    middle = snapshot(paths, [str(home)])
+    changes = describe_changes(before, middle)
+    assert sorted(changes) == [f"created {home / p}" for p in (".bashrc", ".kube/config", "kctx.log")]
+    (home / ".bashrc").write_text("eval more stuff\n")
+    after = snapshot(paths, [str(home)])
+    assert describe_changes(middle, after) == [f"modified {home / '.bashrc'}"]
 
 
 def test_run_kctx_never_raises(run_kctx: Callable[..., Any], run_k: Callable[..., Any]) -> None:
