@@ -253,7 +253,8 @@ def test_list_outputs(tmp_path):
     src = kubeconfig(tmp_path / "c", [("prod", "https://p"), ("dev", "https://d")])
     run("import", str(src))
     text = run("list").stdout
-    assert text.splitlines()[0].split() == ["NAME", "TIER", "SERVER", "NAMESPACE"]
+    assert text.splitlines()[0].split()[:4] == ["NAME", "TIER", "SERVER", "NAMESPACE"]
+    assert [line.split()[:2] for line in text.splitlines()[1:]] == [["dev", "none"], ["prod", "prod"]]
     data = json.loads(run("list", "-o", "json").stdout)
     assert [d["name"] for d in data] == ["dev", "prod"]
     assert run("list", "-o", "name").stdout == "dev\nprod\n"
