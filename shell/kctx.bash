@@ -72,6 +72,7 @@ __kctx_drift() {
         __kctx_warn "namespace changed"
         \builtin return 1
     fi
+    [[ $ns == "${KCTX_NAMESPACE-}" ]] || __kctx_prev_ns=${KCTX_NAMESPACE-}
     __kctx_content=$c
     __kctx_seg=${__kctx_tmpl//"$__kctx_ns_slot"/"$ns"}
     \builtin export KCTX_NAMESPACE="$ns"

@@ -61,6 +61,7 @@ function __kctx_drift
         __kctx_warn 'namespace changed'
         return 1
     end
+    test "$ns" = "$KCTX_NAMESPACE"; or set -g __kctx_prev_ns "$KCTX_NAMESPACE"
     set -g __kctx_content $c
     set -g __kctx_seg (string replace -a -- $__kctx_ns_slot $ns $__kctx_tmpl)
     set -gx KCTX_NAMESPACE $ns
@@ -89,6 +90,7 @@ function __kctx_refresh
     else
         set -g KCTX_PS1 "$__kctx_seg "
     end
+    return 0
 end
 
 function kctx_prompt --description 'the kctx prompt segment, e.g. ⎈ prod:payments'

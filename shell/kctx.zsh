@@ -75,6 +75,7 @@ __kctx_drift() {
         __kctx_warn "namespace changed"
         \builtin return 1
     fi
+    [[ $ns == "${KCTX_NAMESPACE-}" ]] || typeset -g __kctx_prev_ns=${KCTX_NAMESPACE-}
     typeset -g __kctx_content=$c
     typeset -g __kctx_seg=${__kctx_tmpl//$__kctx_ns_slot/$ns}
     \builtin export KCTX_NAMESPACE=$ns
@@ -113,7 +114,8 @@ __kctx_hook() {
 
 __kctx_exit() {
     \builtin local __kctx_rc=$?
-    if [[ -n ${__kctx_session-} && ${__kctx_pid-} == $$ ]]; then
+    # zshexit also runs when a subshell calls exit: only the shell that owns the session counts.
+    if [[ -n ${__kctx_session-} && ${__kctx_pid-} == $$ && ${ZSH_SUBSHELL:-0} == 0 ]]; then
         \command rm -f -- "$__kctx_session" "$__kctx_session.unlock" 2>/dev/null
     fi
     \builtin return $__kctx_rc
