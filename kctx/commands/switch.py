@@ -280,6 +280,8 @@ def ns(namespace: str | None) -> int:
             sys.stdout.write(current + "\n")
         return 0
     sh = Shell("ns")
+    if namespace != "-":
+        check_namespace(namespace)
     entry = _active(sh)
     if namespace == "-":
         if not sh.previous_ns:
@@ -658,16 +660,15 @@ def _kubectl_code(shell_name: str) -> str:
 
 
 def _real_kubectl() -> str | None:
-    """The first kubectl on PATH that is a real binary (not a kctx wrapper script)."""
+    """The first kubectl on PATH that is not kctx's own wrapper (its completion is loaded for k)."""
+    try:
+        from kctx.kubectl import is_kctx_own
+    except ImportError:  # pragma: no cover - the guard's module ships with kctx
+        def is_kctx_own(path: str, own: str | None = None) -> bool:
+            return False
     for folder in os.environ.get("PATH", "").split(os.pathsep):
         candidate = os.path.join(folder or ".", "kubectl")
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            try:
-                with open(candidate, "rb") as f:
-                    if f.read(2) == b"#!":
-                        continue
-            except OSError:
-                continue
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK) and not is_kctx_own(candidate):
             return candidate
     return None
 
