@@ -79,21 +79,27 @@ def _warn(message: str) -> None:
 
 
 class Lookup:
-    """What several choose() calls share (installed versions, aliases, TTL), read once and lazily."""
+    """What several choose() calls share (installed versions, aliases, TTL), read once and lazily.
 
-    def __init__(self, cache: dict[str, Any] | None = None) -> None:
-        self._cache = cache
+    full: read every server's record at once (`kctx list`, doctor); else one small file per
+    server asked about (`k`).
+    """
+
+    def __init__(self, full: bool = False) -> None:
+        self._cache: dict[str, Any] | None = None
+        self._full = full
         self._installed: list[str] | None = None
         self._aliases: dict[str, str] | None = None
         self._ttl: float | None = None
 
-    @property
-    def cache(self) -> dict[str, Any]:
-        if self._cache is None:
-            from kctx.probe import load_cache
+    def server(self, url: str) -> dict[str, Any] | None:
+        from kctx import probe
 
-            self._cache = load_cache()
-        return self._cache
+        if self._full and self._cache is None:
+            self._cache = probe.load_cache()
+        if self._cache is not None:
+            return self._cache.get(url)
+        return probe.cached_fast(url)
 
     @property
     def installed(self) -> list[str]:
@@ -244,7 +250,7 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
     record = record or {}
     server = server or record.get("server") or ""
     lookup = lookup or Lookup()
-    rec = lookup.cache.get(server) if server else None
+    rec = lookup.server(server) if server else None
     _from_cache(c, rec)
     pin = record.get("pin")
     unknown_why: str | None = None
@@ -321,7 +327,7 @@ def on_use(name: str, record: dict[str, Any] | None) -> None:
             return
         from kctx import probe
 
-        rec = probe.load_cache().get(server)
+        rec = probe.cached_fast(server)
         ttl = _ttl()
         if not probe.is_fresh(rec, ttl) and probe.may_probe(rec, ttl):
             probe.spawn_refresh(name)

@@ -108,9 +108,12 @@ def server_versions_file() -> str:
     return os.path.join(cache_dir(), "server-versions.json")
 
 
-def server_versions_hot_file() -> str:
-    """marshal copy of server_versions_file() for `k` and `kctx use` (no json import)."""
-    return os.path.join(cache_dir(), "server-versions.bin")
+def server_version_hot_file(key: str) -> str:
+    """One server's record of server_versions_file() in marshal, for `k` and `kctx use`.
+
+    `key` is a file-name-safe form of the server URL (kctx.probe.hot_key).
+    """
+    return os.path.join(cache_dir(), "servers", key)
 
 
 def versions_lock_file() -> str:

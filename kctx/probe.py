@@ -3,8 +3,8 @@
 The request uses the entry's own TLS settings and static credentials, never a credential
 plugin; when the server wants credentials only an exec plugin can give, a real kubectl is
 asked instead (never `k`). Answers are cached per server URL, not per entry name, so two
-entries on one cluster share them. The cache is JSON for people and a marshal copy for the
-hot paths, written together, atomically, under a lock.
+entries on one cluster share them. The cache is JSON for people and one small marshal file per
+server for the hot paths, written together, atomically, under a lock.
 
 Module level imports stay cheap: `k` and `kctx use` read the cache through this module.
 """
@@ -29,21 +29,27 @@ EXEC_GRACE = 10.0  # extra seconds a credential plugin may take when kubectl ask
 
 
 # -- the cache ----------------------------------------------------------------------------------
+# server-versions.json holds every server's record, for people and for `kctx list`/doctor; each
+# record is also in a small marshal file of its own, so `k` reads one record however many
+# servers the cache knows (unmarshalling a 1,000-server file costs milliseconds).
+
+_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+
+
+def hot_key(server: str) -> str:
+    """A file name for a server URL: readable, injective, and short enough for any file system."""
+    raw = server.encode("utf-8", "surrogateescape")
+    key = "".join(chr(b) if b in _SAFE else f"_{b:02x}" for b in raw)
+    if len(key) <= 150:
+        return key
+    h = 0xCBF29CE484222325  # FNV-1a, 64 bits: no hashlib import on the hot path
+    for b in raw:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{key[:120]}~{h:016x}"
 
 
 def load_cache() -> dict[str, dict[str, Any]]:
-    """{server URL: record}; the marshal copy when readable, else the JSON file, else {}."""
-    try:
-        with open(paths.server_versions_hot_file(), "rb") as f:
-            doc = marshal.load(f)
-        if doc.get("version") == CACHE_VERSION:
-            return doc["servers"]
-    except (OSError, EOFError, ValueError, TypeError, AttributeError, KeyError):
-        pass
-    return _load_json()
-
-
-def _load_json() -> dict[str, dict[str, Any]]:
+    """{server URL: record} for every server known; {} when the cache is missing or damaged."""
     import json
 
     try:
@@ -56,8 +62,22 @@ def _load_json() -> dict[str, dict[str, Any]]:
     return {}
 
 
+def cached_fast(server: str) -> dict[str, Any] | None:
+    """One server's record from its marshal file (the hot path), None when unknown."""
+    if not server:
+        return None
+    try:
+        with open(paths.server_version_hot_file(hot_key(server)), "rb") as f:
+            version, rec = marshal.load(f)
+        if version == CACHE_VERSION and isinstance(rec, dict):
+            return rec
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    return None
+
+
 def cached(server: str) -> dict[str, Any] | None:
-    return load_cache().get(server) if server else None
+    return cached_fast(server)
 
 
 def is_fresh(rec: dict[str, Any] | None, ttl: float, now: float | None = None) -> bool:
@@ -82,7 +102,7 @@ def save(server: str, result: dict[str, Any]) -> dict[str, Any]:
 
     ensure_dir(paths.cache_dir())
     with file_lock(paths.versions_lock_file()):
-        servers = _load_json()
+        servers = load_cache()
         rec = dict(servers.get(server) or {})
         if result.get("ok"):
             rec = {k: v for k, v in result.items() if k != "ok"}
@@ -93,24 +113,32 @@ def save(server: str, result: dict[str, Any]) -> dict[str, Any]:
             rec["unreachable"] = bool(result.get("unreachable"))
         servers[server] = rec
         doc = {"version": CACHE_VERSION, "servers": dict(sorted(servers.items()))}
+        ensure_dir(os.path.dirname(paths.server_version_hot_file("x")))
+        atomic_write(paths.server_version_hot_file(hot_key(server)), marshal.dumps((CACHE_VERSION, rec)), fsync=False)
         atomic_write(paths.server_versions_file(), json.dumps(doc, indent=1) + "\n", fsync=False)
-        atomic_write(paths.server_versions_hot_file(), marshal.dumps(doc), fsync=False)
     return rec
 
 
 def forget(server: str | None = None) -> None:
     """Drop one server's record (or all of them)."""
     import json
+    import shutil
 
     from kctx.fsutil import atomic_write, ensure_dir, file_lock
 
     ensure_dir(paths.cache_dir())
     with file_lock(paths.versions_lock_file()):
-        servers = _load_json() if server else {}
+        servers = load_cache() if server else {}
         servers.pop(server or "", None)
+        if server:
+            try:
+                os.unlink(paths.server_version_hot_file(hot_key(server)))
+            except FileNotFoundError:
+                pass
+        else:
+            shutil.rmtree(os.path.dirname(paths.server_version_hot_file("x")), ignore_errors=True)
         doc = {"version": CACHE_VERSION, "servers": servers}
         atomic_write(paths.server_versions_file(), json.dumps(doc, indent=1) + "\n", fsync=False)
-        atomic_write(paths.server_versions_hot_file(), marshal.dumps(doc), fsync=False)
 
 
 # -- asking the server ------------------------------------------------------------------------

@@ -91,13 +91,34 @@ def test_every_distro_form_is_matched(fake_api: Callable[..., FakeAPIServer], en
         assert not rec["error"]
     cache = probe.load_cache()
     assert {servers[n].url for n in DISTROS} <= set(cache)
-    # JSON for people, marshal for the hot paths; both private, both the same.
+    # JSON for people, a marshal file per server for the hot paths; all private, all the same.
     with open(paths.server_versions_file(), encoding="utf-8") as f:
         doc = json.load(f)
-    with open(paths.server_versions_hot_file(), "rb") as f:
-        assert marshal.load(f) == doc
-    for p in (paths.server_versions_file(), paths.server_versions_hot_file()):
+    hot = [paths.server_versions_file()]
+    for url, rec in doc["servers"].items():
+        path = paths.server_version_hot_file(probe.hot_key(url))
+        with open(path, "rb") as f:
+            assert marshal.load(f) == (probe.CACHE_VERSION, rec)
+        assert probe.cached_fast(url) == rec
+        hot.append(path)
+    for p in hot:
         assert stat.S_IMODE(os.stat(p).st_mode) == 0o600
+
+
+@pytest.mark.parametrize("url", [
+    "https://10.0.0.1:6443", "https://a.example/k8s/clusters/c-x_y", "https://[::1]:6443/",
+    "https://rancher.example/k8s/clusters/" + "c" * 400, "https://ünï.example/../..", "https://x/%2e%2e/",
+])
+def test_hot_key_is_a_safe_file_name(url: str) -> None:
+    key = probe.hot_key(url)
+    assert "/" not in key and key not in (".", "..") and 0 < len(key) <= 160
+    assert key != probe.hot_key(url + "x")
+
+
+def test_hot_key_is_injective_for_similar_urls() -> None:
+    urls = ["https://a:1", "https://a_3a1", "https://a:1/", "https://A:1", "https://a:1" + "x" * 300,
+            "https://a:1" + "x" * 299 + "y"]
+    assert len({probe.hot_key(u) for u in urls}) == len(urls)
 
 
 def test_eks_minor_with_plus_and_emulation(fake_api: Callable[..., FakeAPIServer], entries: Callable[..., Store]) -> None:
@@ -253,7 +274,9 @@ def test_credential_plugin_calling_kubectl_does_not_recurse(
     real_dir = tmp_path / "real"
     real_dir.mkdir()
     (real_dir / "kubectl").symlink_to(kubectl_bin)
-    monkeypatch.setenv("PATH", os.pathsep.join([str(bin_dir), str(real_dir), "/bin", "/usr/bin"]))
+    # The venv next: run through a symlink, the `k` polyglot finds its Python as python3 on PATH.
+    venv = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(bin_dir), str(real_dir), venv, "/usr/bin", "/bin"]))
     entries([{"name": "rec", "server": api, "user_config": exec_user("kubectl", ["credtoken"])}])
     t = time.monotonic()
     rec = probe.probe("rec", timeout=3.0)
@@ -293,12 +316,13 @@ def test_failure_keeps_the_last_known_version(fake_api: Callable[..., FakeAPISer
 
 
 def test_cache_survives_garbage(entries: Callable[..., Store], fake_api: Callable[..., FakeAPIServer]) -> None:
-    os.makedirs(paths.cache_dir(), exist_ok=True)
-    for p in (paths.server_versions_file(), paths.server_versions_hot_file()):
+    api = fake_api("v1.30.4", name="x")
+    hot = paths.server_version_hot_file(probe.hot_key(api.url))
+    os.makedirs(os.path.dirname(hot), exist_ok=True)
+    for p in (paths.server_versions_file(), hot):
         with open(p, "wb") as f:
             f.write(b"\x00garbage{")
-    assert probe.load_cache() == {}
-    api = fake_api("v1.30.4", name="x")
+    assert probe.load_cache() == {} and probe.cached_fast(api.url) is None
     entries([{"name": "x", "server": api}])
     assert probe.probe("x")["kubectl"] == "1.30.4"
     assert probe.load_cache()[api.url]["kubectl"] == "1.30.4"
@@ -349,7 +373,7 @@ def test_on_use_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*a: Any, **k: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(probe, "load_cache", boom)
+    monkeypatch.setattr(probe, "cached_fast", boom)
     choice.on_use("x", {"server": "https://127.0.0.1:1"})
     choice.on_use("x", None)
 

@@ -124,7 +124,7 @@ def install(version: str, output: str = "text") -> int:
 
 def _usage() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """({installed version: entries using it}, {wanted version not installed: entries})."""
-    lookup = choice.Lookup()
+    lookup = choice.Lookup(full=True)
     used: dict[str, list[str]] = {}
     missing: dict[str, list[str]] = {}
     cache_dir = paths.kubectl_cache_dir() + os.sep
@@ -197,7 +197,7 @@ def version_columns(entries: dict[str, Entry]) -> dict[str, dict[str, Any]]:
 
     {name: {"server_version", "kubectl", "kubectl_source", "installed", "skew_ok", "note"}}
     """
-    lookup = choice.Lookup()
+    lookup = choice.Lookup(full=True)
     out: dict[str, dict[str, Any]] = {}
     for e in entries.values():
         if e.error:
@@ -376,7 +376,7 @@ def _doctor_entries(r: Report, offline: bool) -> None:
                        fix="check the network/VPN; k keeps using the last known version")
             else:
                 r.ok("servers", f"{who}: server {safe(str(rec.get('git_version')))}")
-    lookup = choice.Lookup()
+    lookup = choice.Lookup(full=True)
     for e in entries.values():
         if e.error:
             continue

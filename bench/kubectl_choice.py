@@ -1,0 +1,141 @@
+"""Benchmark: what choosing the kubectl costs `k` on a warm cache.
+
+A store of N entries (default 1,000) whose server versions are cached and whose kubectl is
+installed, then, alternating in one run:
+  1. in-process: kctx.choice.choose() for one entry, per call;
+  2. a fresh interpreter that imports kctx.kubectl and calls resolve(), against one that only
+     imports kctx.paths (the difference is the choice's import and run cost);
+  3. `k version --client` on the entry as a user runs it, against the same `k` told the kubectl
+     by KCTX_KUBECTL (which skips the choice and the target resolution it needs), and against
+     running that kubectl directly.
+No network: the cache is warm, so nothing asks a server or a mirror.
+
+Usage: python bench/kubectl_choice.py [--entries N] [--runs R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import marshal
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.path.dirname(sys.executable)
+
+
+def kubeconfig(path: str, n: int) -> None:
+    with open(path, "w") as f:
+        f.write("apiVersion: v1\nkind: Config\nclusters:\n")
+        f.writelines(f"- name: c{i}\n  cluster:\n    server: https://10.0.{i // 250}.{i % 250}:6443\n" for i in range(n))
+        f.write("users:\n")
+        f.writelines(f"- name: u{i}\n  user:\n    token: token-{i}\n" for i in range(n))
+        f.write("contexts:\n")
+        f.writelines(f"- name: e{i:04d}\n  context:\n    cluster: c{i}\n    user: u{i}\n" for i in range(n))
+        f.write("current-context: e0000\n")
+
+
+def warm_cache(n: int, kubectl: str) -> None:
+    """Every server at v1.30.4-eks-…, probed a minute ago; kubectl 1.30.4 installed."""
+    from kctx import paths, probe
+    from kctx.fsutil import atomic_write, ensure_dir
+
+    now = time.time() - 60
+    servers = {f"https://10.0.{i // 250}.{i % 250}:6443": {
+        "git_version": "v1.30.4-eks-a737599", "kubectl": "1.30.4", "major": 1, "minor": 30,
+        "emulated": None, "checked": now, "via": "https", "error": None, "failed": None}
+        for i in range(n)}
+    doc = {"version": probe.CACHE_VERSION, "servers": servers}
+    atomic_write(paths.server_versions_file(), json.dumps(doc))
+    ensure_dir(os.path.dirname(paths.server_version_hot_file("x")))
+    for url, rec in servers.items():
+        atomic_write(paths.server_version_hot_file(probe.hot_key(url)), marshal.dumps((probe.CACHE_VERSION, rec)),
+                     fsync=False)
+    ensure_dir(os.path.dirname(paths.kubectl_binary("1.30.4")))
+    os.symlink(kubectl, paths.kubectl_binary("1.30.4"))
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (time.perf_counter() - t) * 1000
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--entries", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=30)
+    args = ap.parse_args()
+    kubectl = os.path.join(BIN, "kubectl")
+    k = os.path.join(BIN, "k")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["KCTX_HOME"] = os.path.join(tmp, "home")
+        os.environ["HOME"] = tmp
+        os.environ.pop("KCTX_KUBECTL", None)
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed kctx has its .pyc files
+        src = os.path.join(tmp, "config")
+        kubeconfig(src, args.entries)
+        from kctx import choice, paths
+        from kctx.store import Store
+
+        Store().import_files([src])
+        warm_cache(args.entries, kubectl)
+        name = f"e{args.entries // 2:04d}"
+        rec = Store().get(name)
+        record = {"server": rec.server, "pin": None}
+        c = choice.choose(name, record)
+        assert c.path == paths.kubectl_binary("1.30.4") and not c.warnings, c.as_dict()
+
+        # 1. in process
+        per_call = []
+        for _ in range(2000):
+            t = time.perf_counter()
+            choice.choose(name, record)
+            per_call.append((time.perf_counter() - t) * 1e6)
+
+        env = {**os.environ, "KUBECONFIG": paths.entry_file(name)}
+        # 2. fresh interpreters
+        py = sys.executable
+        with_choice = [py, "-I", "-c", f"from kctx import kubectl; kubectl.resolve({name!r})"]
+        baseline = [py, "-I", "-c", "import kctx.paths"]
+        for cmd in (with_choice, baseline):
+            timed(cmd, env)  # compile the .pyc files once
+        a, b = [], []
+        for _ in range(args.runs):
+            a.append(timed(with_choice, env))
+            b.append(timed(baseline, env))
+
+        # 3. k as a user runs it
+        ks, kx, raw = [], [], []
+        if os.path.exists(k):
+            direct = {**env, "KCTX_KUBECTL": paths.kubectl_binary("1.30.4")}
+            timed([k, "version", "--client"], env)
+            for _ in range(args.runs):
+                ks.append(timed([k, "version", "--client"], env))
+                kx.append(timed([k, "version", "--client"], direct))
+                raw.append(timed([kubectl, "version", "--client"], env))
+
+    print(f"entries in the store: {args.entries}, runs: {args.runs} (alternating)")
+    print(f"1. choose() in process, warm cache:   median {median(per_call):7.1f} µs per call")
+    print(f"2. fresh python + resolve():          median {median(a):6.1f} ms")
+    print(f"   fresh python + import kctx.paths:  median {median(b):6.1f} ms")
+    print(f"   choice's import + run cost:        median {median(a) - median(b):+6.1f} ms")
+    if ks:
+        print(f"3. k version --client (choice):       median {median(ks):6.1f} ms")
+        print(f"   k with KCTX_KUBECTL (no choice):   median {median(kx):6.1f} ms")
+        print(f"   kubectl version --client:          median {median(raw):6.1f} ms")
+        print(f"   choice inside k:                   median {median(ks) - median(kx):+6.1f} ms")
+        print(f"   k over raw kubectl:                median {median(ks) - median(raw):+6.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
