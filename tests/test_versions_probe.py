@@ -328,7 +328,7 @@ def test_cache_survives_garbage(entries: Callable[..., Store], fake_api: Callabl
     assert probe.load_cache()[api.url]["kubectl"] == "1.30.4"
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 15.0) -> Any:
+def wait_for(cond: Callable[[], Any], timeout: float = 40.0) -> Any:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = cond()
