@@ -1,14 +1,13 @@
 """kubectl's command line read the way kubectl reads it: cobra finds the command, pflag the flags.
 
 Both steps need to know which flags take a value (`-n get delete pod x` deletes in namespace
-`get`), so they use the table generated from kubectl's own help (flagtable.py). A flag the table
+`get`), so they use the table generated from kubectl's own help (cmdtree.py). A flag the table
 does not know makes the parse `uncertain`: another kubectl version may read it differently, and
 the guard then trusts nothing that would make a command look harmless.
 """
 
-from kctx.guard.flagtable import FLAGS, SHORTS, SUBCOMMANDS
+from kctx.guard.cmdtree import NOVALUE, SHORTS, SUBCOMMANDS, VALUE
 
-GLOBAL = FLAGS[""]
 GLOBAL_SHORTS = SHORTS[""]
 # cobra's hidden completion commands: flags are not parsed, everything is an argument.
 NO_FLAG_PARSING = ("__complete", "__completeNoDesc")
@@ -30,16 +29,25 @@ def _norm(name: str) -> str:
     return name.replace("_", "-") if "_" in name else name
 
 
-def _kind(level: str, name: str, find: bool = False) -> str | None:
-    """'b', 'o' or 'v' for a flag of the command at `level`; None when unknown."""
-    local = FLAGS.get(level)
-    kind = local.get(name) if local else None
-    if kind is None:
-        kind = GLOBAL.get(name)
+def kind(level: str, name: str, find: bool = False) -> str | None:
+    """How flag `name` of the command at `level` takes a value: "b" never (bool), "o" optionally,
+    "v" always; None when kubectl has no such flag. A command's own flags shadow global ones."""
+    for where in (level, "") if level else ("",):
+        novalue = NOVALUE.get(where)
+        if novalue is None:
+            continue
+        key = f" {name} "
+        if key in novalue:
+            found = "b"
+        elif f" {name}? " in novalue:
+            found = "o"
+        elif key in VALUE[where]:
+            found = "v"
+        else:
+            continue
         # While cobra looks for the command, the help flag does not exist yet.
-        if find and name == "help":
-            return None
-    return kind
+        return None if (find and name == "help" and not where) else found
+    return None
 
 
 def _short(level: str, char: str, find: bool = False) -> str | None:
@@ -60,12 +68,12 @@ def _first_word(args: list[str], level: str) -> int:
         if s == "--":
             return -1
         if s[:2] == "--" and "=" not in s:
-            if _kind(level, _norm(s[2:]), True) not in ("b", "o"):
+            if kind(level, _norm(s[2:]), True) not in ("b", "o"):
                 i += 2
                 continue
         elif s[:1] == "-" and len(s) == 2:
             long = _short(level, s[1], True)
-            if long is None or _kind(level, long, True) not in ("b", "o"):
+            if long is None or kind(level, long, True) not in ("b", "o"):
                 i += 2
                 continue
         elif s and s[0] != "-":
@@ -108,18 +116,18 @@ class Parsed:
 
     def has_flag(self, name: str) -> bool:
         """Whether the found command defines flag `name` (locally or globally)."""
-        return _kind(self.level, name) is not None
+        return kind(self.level, name) is not None
 
-    def rebuild(self, words: list[str], keep: dict[str, str] | None = None, drop: tuple[str, ...] = (),
+    def rebuild(self, words: list[str], keep: str | None = None, drop: tuple[str, ...] = (),
                 extra: list[str] | None = None, positional: bool = True) -> list[str]:
-        """A command line for command `words` with this one's flags (only those in `keep`
-        and the global ones, none in `drop`), its arguments, then `extra`; never what follows --."""
+        """A command line for command `words` with this one's flags (only those the command `keep`
+        also has, none in `drop`), its arguments, then `extra`; never what follows --."""
         out = list(words)
         for _, _, name, value in self.spans:
-            if name in drop or (keep is not None and name not in keep and name not in GLOBAL):
+            if name in drop or (keep is not None and kind(keep, name) is None):
                 continue
-            kind = _kind(self.level, name)
-            out.append(f"--{name}" if kind == "o" and value == "" else f"--{name}={value}")
+            bare = value == "" and kind(self.level, name) == "o"
+            out.append(f"--{name}" if bare else f"--{name}={value}")
         if positional:
             out.extend(self.args)
         out.extend(extra or [])
@@ -174,10 +182,10 @@ def parse(argv: list[str]) -> Parsed:
         if s[1] == "-":
             name, eq, value = s[2:].partition("=")
             name = _norm(name)
-            kind = _kind(level, name)
-            if kind is None:
+            how = kind(level, name)
+            if how is None:
                 if name == "help":  # pflag: an undefined --help still means help
-                    kind = "b"
+                    how = "b"
                 else:
                     p.unknown.append(s)
                     # As cobra would guess: a value follows unless given with '='.
@@ -186,9 +194,9 @@ def parse(argv: list[str]) -> Parsed:
                     continue
             if eq:
                 pass
-            elif kind == "b":
+            elif how == "b":
                 value = "true"
-            elif kind == "o":
+            elif how == "o":
                 value = ""  # NoOptDefVal: kubectl's own default for the bare flag
             elif i < n:
                 value = rest[i]
@@ -196,7 +204,7 @@ def parse(argv: list[str]) -> Parsed:
             else:
                 p.errors.append(f"flag needs an argument: {s}")
                 continue
-            if kind == "b" and parse_bool(value) is None:
+            if how == "b" and parse_bool(value) is None:
                 p.errors.append(f"invalid value for {s}")
             p.flags.setdefault(name, []).append(value)
             p.spans.append((start, idx[i - 1] + 1, name, value))
@@ -212,11 +220,11 @@ def parse(argv: list[str]) -> Parsed:
                 else:
                     p.unknown.append(s)
                     break
-            kind = _kind(level, long) or "b"
+            how = kind(level, long) or "b"
             if len(shorts) > 2 and shorts[1] == "=":
                 value, shorts = shorts[2:], ""
-            elif kind in ("b", "o"):
-                value, shorts = ("true" if kind == "b" else ""), shorts[1:]
+            elif how in ("b", "o"):
+                value, shorts = ("true" if how == "b" else ""), shorts[1:]
             elif len(shorts) > 1:
                 value, shorts = shorts[1:], ""
             elif i < n:
@@ -225,7 +233,7 @@ def parse(argv: list[str]) -> Parsed:
             else:
                 p.errors.append(f"flag needs an argument: -{char}")
                 break
-            if kind == "b" and parse_bool(value) is None:
+            if how == "b" and parse_bool(value) is None:
                 p.errors.append(f"invalid value for -{char}")
             p.flags.setdefault(long, []).append(value)
             p.spans.append((start, idx[i - 1] + 1, long, value))

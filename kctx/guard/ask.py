@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 
 from kctx.guard.args import Parsed
-from kctx.guard.flagtable import FLAGS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -87,13 +86,13 @@ def preview_commands(p: Parsed) -> list[tuple[str, list[str]]]:
         if p.true("local"):
             return []
         return [("kubectl diff (live → what this would apply)",
-                 p.rebuild(["diff"], keep=FLAGS["diff"], drop=common_drop, extra=timeout, positional=False))]
+                 p.rebuild(["diff"], keep="diff", drop=common_drop, extra=timeout, positional=False))]
     if p.level == "delete" and (p.flags.get("filename") or p.flags.get("kustomize")):
         return [("server-side dry run",
                  p.rebuild(["delete"], drop=common_drop + ("wait",), extra=["--dry-run=server", *timeout]))]
     if p.level == "patch" and not p.true("local"):
         return [
-            ("live", p.rebuild(["get"], keep=FLAGS["get"], drop=common_drop + ("subresource",),
+            ("live", p.rebuild(["get"], keep="get", drop=common_drop + ("subresource",),
                                 extra=["-o", "yaml", *timeout])),
             ("patched (server-side dry run)", p.rebuild(["patch"], drop=common_drop,
                                                         extra=["--dry-run=server", "-o", "yaml", *timeout])),

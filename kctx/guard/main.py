@@ -95,19 +95,29 @@ def run(argv: list[str]) -> int:
     if argv in (["--help"], ["-h"]):
         return _help()
 
-    from kctx import config
     from kctx.guard.args import parse
+    from kctx.guard.target import Target
     from kctx.guard.verbs import READ, classify
 
     p = parse(argv)
-    cfg = config.load()
-    kind, why = classify(p, cfg["guard"])
-    from kctx.guard.target import Target
-
+    cfg = _config()
+    kind, _ = classify(p, cfg["guard"] if cfg else None)
     target = Target(p, cfg)
     if kind == READ or not target.protected:
         exec_kubectl(argv, target)
-    return _protected(p, argv, target, cfg)
+    return _protected(p, argv, target, target.config)
+
+
+def _config() -> dict[str, Any] | None:
+    """The user's config, or None when there is no config file (the defaults apply; importing
+    kctx.config to learn them would cost every read)."""
+    from kctx import paths
+
+    if not os.path.exists(paths.config_file()):
+        return None
+    from kctx import config
+
+    return config.load()
 
 
 def _protected(p: Any, argv: list[str], target: Any, cfg: dict[str, Any]) -> int:

@@ -20,11 +20,12 @@ import marshal
 import os
 
 from kctx import paths
-from kctx.guard.args import Parsed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from kctx.guard.args import Parsed
 
 _DEFAULT_PORTS = {"https": "443", "http": "80"}
 
@@ -211,38 +212,49 @@ class Target:
         self._cfg = cfg
 
     def __getattr__(self, name: str) -> Any:
+        # Where the command goes is worked out on first use (the kubectl choice needs it for
+        # every command); whether that is protected only when a change asks.
         if name.startswith("_"):
             raise AttributeError(name)
-        self._resolve()
-        return self.__dict__[name]
+        if "server" not in self.__dict__:
+            self._resolve_location()
+        if name not in self.__dict__ and "protected" not in self.__dict__:
+            self._resolve_protection()
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
-    # -- resolution -----------------------------------------------------------------------
-    def _resolve(self) -> None:
-        p = self._p
-        d = self.__dict__
-        d.update(entry=None, confirm="", tier="none", protected=False, reason="", server="",
-                 context="", namespace="default", unresolved=None, record=None, everywhere=False,
-                 namespaces=[])
+    @property
+    def config(self) -> dict[str, Any]:
         if self._cfg is None:
             from kctx import config
 
             self._cfg = config.load()
-        cfg = self._cfg
+        return self._cfg
+
+    # -- resolution -----------------------------------------------------------------------
+    def _resolve_location(self) -> None:
+        d = self.__dict__
+        d.update(entry=None, server="", context="", namespace="default", unresolved=None, files=[])
         index = _read_index()
         d["index"] = index
-        flag_server = p.last("server") or ""
         try:
             self._locate(index)
         except Unresolved as e:
             d["unresolved"] = str(e)
+
+    def _resolve_protection(self) -> None:
         from kctx.guard.verbs import scope
 
+        p, d = self._p, self.__dict__
+        d.update(confirm="", tier="none", protected=False, reason="", record=None)
         everywhere, named = scope(p)
         if p.uncertain:
             everywhere = True  # flags kctx did not understand may have moved the namespace
         d["everywhere"] = everywhere
         d["namespaces"] = [d["namespace"], *named]
-        self._protect(cfg, index, flag_server)
+        self._protect(self.config, d["index"], p.last("server") or "")
 
     def _locate(self, index: dict[str, dict[str, Any]]) -> None:
         p, d = self._p, self.__dict__

