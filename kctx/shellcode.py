@@ -96,19 +96,17 @@ def no_color() -> bool:
     return bool(os.environ.get("NO_COLOR"))
 
 
-def segment(
-    cfg: dict, shell: str, entry: str, namespace: str, tier: str, marker: str = ""
-) -> str:
+def segment(cfg: dict, shell: str, entry: str, namespace: str, tier: str) -> str:
     """The prompt segment, e.g. '⎈ prod:payments' coloured by tier, for `shell`
     (bash, zsh, fish, ansi or plain). `namespace` may be NS_SLOT, left for the hook to fill."""
     from kctx import config
 
     p = cfg["prompt"]
-    lit = (lambda s: s) if shell in ("fish", "ansi", "plain") else (lambda s: prompt_literal(shell, s))
+    def lit(text: str) -> str:
+        return prompt_literal(shell, text)
+
     ns = namespace if namespace == NS_SLOT else lit(namespace)
     text = p["format"].format(symbol=lit(p["symbol"]), entry=lit(entry), namespace=ns, tier=lit(tier))
-    if marker:
-        text = lit(marker) + text
     try:
         sgr = "" if no_color() else config.tier_color(cfg, tier)
     except ValueError:
@@ -121,8 +119,7 @@ WARN_SGR = "1;7"  # bold, reverse video: unmistakable whatever the tier colours 
 
 def warning_parts(cfg: dict, shell: str) -> tuple[str, str]:
     """What goes before and after a drift reason in the prompt ('⎈ ⚠ KUBECONFIG changed')."""
-    lit = (lambda s: s) if shell == "fish" else (lambda s: prompt_literal(shell, s))
-    head = lit(cfg["prompt"]["symbol"]) + "⚠ "
+    head = prompt_literal(shell, cfg["prompt"]["symbol"]) + "⚠ "
     if no_color():
         return head, ""
     whole = colour("ansi" if shell == "fish" else shell, WARN_SGR, head + NS_SLOT)

@@ -61,9 +61,10 @@ class PtyShell:
         self.n = 0
         env = dict(env if env is not None else os.environ)
         env["TERM"] = "dumb"
+        env["HISTFILE"] = os.devnull  # no history files in the test's home
         env.pop("PROMPT_COMMAND", None)
         argv = {"bash": ["--norc", "--noprofile", "-i"], "zsh": ["-f", "-i"],
-                "fish": ["--no-config", "-i"]}[shell]
+                "fish": ["--no-config", "--private", "-i"]}[shell]
         self.p = pexpect.spawn(shell, argv, env=env, cwd=cwd, encoding="utf-8",
                                codec_errors="replace", timeout=timeout, dimensions=(60, 400))
         if shell == "bash":
