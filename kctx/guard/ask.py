@@ -51,22 +51,36 @@ def _color(cfg: dict[str, Any], tier: str) -> str:
 
 def banner(target: Any, argv: list[str], cfg: dict[str, Any]) -> str:
     sgr = _color(cfg, target.tier)
-    bold = "" if os.environ.get("NO_COLOR") else "\x1b[1m"
-    reset = "\x1b[0m" if (sgr or bold) else ""
+    plain = bool(os.environ.get("NO_COLOR"))
+    bold, reset = ("", "") if plain else ("\x1b[1m", "\x1b[0m")
     tier = f"\x1b[{sgr}m{target.tier}{reset}" if sgr else target.tier
-    namespace = "any namespace" if target.everywhere else ", ".join(dict.fromkeys(target.namespaces))
+    who = target.confirm + ("" if target.entry or not target.context or target.context == target.confirm
+                            else f" (reached through context {target.context})")
     lines = [
         "",
-        f"{bold}⚠  protected target: {tier}{bold} {target.confirm}{reset}",
-        f"   entry      {target.confirm}" + ("" if target.entry or not target.context else f" (context {target.context})"),
-        f"   tier       {tier}",
+        f"{bold}⚠  this changes a protected target: {target.confirm}{reset}  [tier {tier}]",
+        f"   entry      {who}",
         f"   server     {target.server or 'unknown'}",
-        f"   namespace  {namespace}",
+        f"   namespace  {namespace_text(target)}",
         f"   command    {command_line(argv)}",
         f"   why        {target.reason}",
         "",
     ]
     return "\n".join(_visible(x) for x in lines)
+
+
+def namespace_text(target: Any) -> str:
+    p = target._p
+    names = ", ".join(dict.fromkeys(target.namespaces))
+    if not target.everywhere:
+        return names
+    if p.true("all-namespaces"):
+        return "all namespaces (-A)"
+    if p.uncertain:
+        return f"{names} (or another: kctx did not understand every flag)"
+    if (p.flags.get("filename") or p.flags.get("kustomize")) and not p.flags.get("namespace"):
+        return f"{names}, or whichever the manifests name"
+    return f"{names}; cluster-wide objects touch every namespace"
 
 
 def _visible(text: str) -> str:
