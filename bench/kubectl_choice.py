@@ -113,9 +113,15 @@ def main() -> int:
             a.append(timed(with_choice, env))
             b.append(timed(baseline, env))
 
-        # 3. k as a user runs it
+        # 3. k as a user runs it: in a shell switched by `kctx use` (a session file before the
+        # entry file, as KUBECONFIG then is)
         ks, kx, raw = [], [], []
         if os.path.exists(k):
+            from kctx import session
+
+            sess = session.new_path(os.getpid())
+            session.write(sess, session.render(name, rec.cluster, rec.user, None))
+            env = {**env, "KUBECONFIG": os.pathsep.join([sess, paths.entry_file(name)]), "KCTX_CONTEXT": name}
             direct = {**env, "KCTX_KUBECTL": paths.kubectl_binary("1.30.4")}
             timed([k, "version", "--client"], env)
             for _ in range(args.runs):

@@ -55,15 +55,14 @@ def resolve(entry: str | None = None, target: object = None, own: str | None = N
     from kctx import choice
 
     name, server, record = entry, None, None
-    if target is not None:
+    fast = choice.session_entry(target) if target is not None else None
+    if fast is not None:
+        name, record = fast  # a plain command in a kctx shell: no need to resolve the whole target
+    elif target is not None:
         name = getattr(target, "entry", None) or name
         server = getattr(target, "server", None) or None
-        index = getattr(target, "index", None) or {}
-        record = index.get(name) if name else None
     if name and record is None:
-        from kctx import session
-
-        record = session.entry_record(name)
+        record = choice.entry_record(name)
     c = choice.choose(name, record, server, own=own)
     for warning in c.warnings:
         sys.stderr.write(f"kctx: {warning}\n")

@@ -120,6 +120,11 @@ def versions_lock_file() -> str:
     return os.path.join(cache_dir(), ".versions.lock")
 
 
+def entry_choice_file(name: str) -> str:
+    """Entry `name`'s server and pin for `k`, valid while index.bin and its entry file are unchanged."""
+    return os.path.join(cache_dir(), "entries", name)
+
+
 def probe_marker(name: str) -> str:
     """Exists while a background version probe for entry `name` runs (one at a time)."""
     return os.path.join(cache_dir(), "probing", name)

@@ -307,3 +307,56 @@ def test_warm_choice_imports_nothing_heavy(world: dict[str, Any], run_k: Run) ->
     path, heavy = (r.stdout.splitlines() + [""])[:2]
     assert path == paths.kubectl_binary("1.30.1")
     assert heavy.strip() == ""
+
+
+def session_for(entry: str) -> str:
+    """A session file as `kctx use ENTRY` writes it; the KUBECONFIG value that goes with it."""
+    from kctx import session
+    from kctx.store import Store
+
+    e = Store().get(entry)
+    path = session.new_path(os.getpid())
+    session.write(path, session.render(entry, e.cluster, e.user, None))
+    return os.pathsep.join([path, paths.entry_file(entry)])
+
+
+def test_kctx_shell_fast_path(world: dict[str, Any], stubs: Versions, run_k: Run, run_kctx: Run) -> None:
+    """In a shell switched by `kctx use`, a plain command needs neither the whole index nor the target."""
+    kubeconfig = session_for("eks-prod")
+    r = run_k("get", "ns", env={"KUBECONFIG": kubeconfig})
+    assert r.returncode == 0, r.stderr
+    assert stubs.ran() == ["1.29.6"]
+    assert os.path.exists(paths.entry_choice_file("eks-prod"))
+    # A pin rewrites the index: the small per-entry copy is refreshed, not trusted.
+    assert run_kctx("kubectl", "pin", "eks-prod", "1.30.9").returncode == 0
+    stubs.clear()
+    assert run_k("get", "ns", env={"KUBECONFIG": kubeconfig}).returncode == 0
+    assert stubs.ran() == ["1.30.9"]
+    # --context elsewhere: the full target decides (that context is not in this KUBECONFIG).
+    stubs.clear()
+    r = run_k("--kubeconfig", str(world["config"]), "--context", "gke-dev", "get", "ns",
+              env={"KUBECONFIG": kubeconfig})
+    assert r.returncode == 0 and stubs.ran() == ["1.30.1"]
+
+
+def test_session_entry_takes_only_the_plain_case(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from kctx import choice, session
+    from kctx.guard.args import parse
+    from kctx.guard.target import Target
+
+    kubeconfig = session_for("gke-dev")
+    monkeypatch.setenv("KUBECONFIG", kubeconfig)
+    name, rec = choice.session_entry(Target(parse(["get", "pods"]))) or ("", {})
+    assert name == "gke-dev" and rec["server"] == world["servers"]["gke-dev"].url
+    for argv in (["--context", "x", "get", "pods"], ["get", "pods", "--server=https://a"],
+                 ["--kubeconfig", "/tmp/x", "get", "pods"], ["--user", "u", "get", "pods"]):
+        assert choice.session_entry(Target(parse(argv))) is None, argv
+    resolved = Target(parse(["get", "pods"]))
+    assert resolved.entry == "gke-dev"
+    assert choice.session_entry(resolved) is None  # resolved already: its own answer is used
+    # Drift: `kubectl config use-context other` inside the session.
+    sess = kubeconfig.split(os.pathsep)[0]
+    session.write(sess, session.render("other", "c", "u", None))
+    assert choice.session_entry(Target(parse(["get", "pods"]))) is None
+    monkeypatch.setenv("KUBECONFIG", paths.entry_file("gke-dev"))
+    assert choice.session_entry(Target(parse(["get", "pods"]))) is None
