@@ -84,7 +84,7 @@ def test_broken_setup(healthy: dict[str, Any], run_kctx: Run, monkeypatch: pytes
     assert r.returncode == 1
     assert "Traceback" not in r.stdout + r.stderr
     fails = "\n".join(lines_at(r.stdout, "FAIL"))
-    assert "shell integration is not loaded" in fails
+    assert "shell integration is not set up" in fails
     assert f"{paths.entry_file('prod')} has mode 0644" in fails
     assert "dev: cannot reach" in fails
     assert "prod: kubectl v1.27.1 is outside the skew policy" in fails
@@ -133,3 +133,16 @@ def test_empty_store(run_kctx: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     r = run_kctx("doctor")
     assert r.returncode == 0, r.stdout
     assert "the store is empty" in r.stdout and "fix: kctx import" in r.stdout
+
+
+@pytest.mark.parametrize(("rc", "line"), [(".bashrc", 'eval "$(kctx init bash)"'),
+                                          (".config/fish/config.fish", "kctx init fish | source")])
+def test_integration_found_in_startup_files(rc: str, line: str, run_kctx: Run, sandbox: Any) -> None:
+    r = run_kctx("doctor", "--offline")
+    assert "the shell integration is not set up" in r.stdout and r.returncode == 1
+    path = sandbox.home / rc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# mine\n{line}\n")
+    r = run_kctx("doctor", "--offline")
+    assert f"shell integration set up in {path}" in r.stdout
+    assert r.returncode == 0, r.stdout

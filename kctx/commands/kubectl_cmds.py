@@ -262,17 +262,44 @@ class Report:
         return None
 
 
+_RC_FILES = {
+    "bash": (".bashrc", ".bash_profile", ".profile"),
+    "zsh": (".zshrc", ".zshenv", ".zprofile"),
+    "fish": (".config/fish/config.fish",),
+}
+
+
 def _doctor_integration(r: Report) -> None:
+    """Loaded in this shell? kctx's shell function passes KCTX_SHELL only to use/ns/off, so also
+    accept a session this shell switched to, else look for `kctx init` in the startup files."""
+    from kctx import session
+
     shell = os.environ.get("KCTX_SHELL")
     if shell:
         r.ok("integration", f"shell integration loaded ({safe(shell)})")
         return
+    if os.environ.get("KCTX_CONTEXT") and session.from_kubeconfig():
+        r.ok("integration", f"shell integration loaded (this shell targets {safe(os.environ['KCTX_CONTEXT'])})")
+        return
+    home = os.path.expanduser("~")
     guess = os.path.basename(os.environ.get("SHELL", "bash")) or "bash"
-    if guess not in ("bash", "zsh", "fish"):
+    if guess not in _RC_FILES:
         guess = "bash"
+    for sh, names in _RC_FILES.items():
+        for n in names:
+            path = os.path.join(home, n)
+            try:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    if "kctx init" in f.read():
+                        r.ok("integration", f"shell integration set up in {path} ({sh}; a shell started "
+                             "before that line was added does not have it)")
+                        return
+            except OSError:
+                continue
     line = "kctx init fish | source" if guess == "fish" else f'eval "$(kctx init {guess})"'
-    r.fail("integration", "the shell integration is not loaded in this shell, so 'kctx use' cannot switch it",
-           fix=f"add to your {guess} startup file: {line}")
+    rc = os.path.join("~", _RC_FILES[guess][0])
+    r.fail("integration", "the shell integration is not set up, so 'kctx use' cannot switch a shell",
+           fix=f"add to {rc}: {line}")
 
 
 def _mode_problem(path: str, want: int) -> str | None:
