@@ -338,9 +338,21 @@ def entry_record(name: str) -> dict[str, Any] | None:
             return rec
     except (OSError, EOFError, ValueError, TypeError):
         pass
-    from kctx import session
+    full = None
+    try:
+        with open(paths.hot_index_file(), "rb") as f:
+            data = marshal.load(f)
+        full = data["entries"].get(name) if data.get("version") == 1 else None
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, KeyError):
+        pass
+    if full is None or (full.get("mtime_ns"), full.get("size")) != stamps[1]:
+        from kctx import store  # the index is missing or the entry file changed: re-derive it
+        from kctx.errors import FatalError
 
-    full = session.entry_record(name)
+        try:
+            full = store.hot_entry(name)
+        except FatalError:
+            return None  # removed meanwhile
     if full is None:
         return None
     rec = {"server": full.get("server") or "", "cluster": full.get("cluster") or "", "pin": full.get("pin"),

@@ -360,3 +360,28 @@ def test_session_entry_takes_only_the_plain_case(world: dict[str, Any], monkeypa
     assert choice.session_entry(Target(parse(["get", "pods"]))) is None
     monkeypatch.setenv("KUBECONFIG", paths.entry_file("gke-dev"))
     assert choice.session_entry(Target(parse(["get", "pods"]))) is None
+
+
+def test_emulated_minor_takes_that_minors_newest_patch(world: dict[str, Any], stubs: Versions, run_k: Run,
+                                                        fake_api: Callable[..., FakeAPIServer],
+                                                        kubeconfig: Callable[..., Path], run_kctx: Run) -> None:
+    mirror = world["mirror"]
+    api = fake_api("v1.33.1", name="emu", emulation=("1", "32"))
+    for v in ("1.32.4", "1.32.7", "1.33.1"):
+        mirror.add_version(v, stubs.binary(v))
+    run_kctx("import", str(kubeconfig([{"name": "emu", "server": api}], name="emu")))
+    r = k_on(run_k, "emu", "get", "ns")
+    assert r.returncode == 0, r.stderr
+    assert stubs.ran() == ["1.32.7"]
+
+
+def test_progress_bar_on_a_terminal(world: dict[str, Any], stubs: Versions) -> None:
+    import pexpect
+
+    env = {**os.environ, "KUBECONFIG": paths.entry_file("gke-dev")}
+    child = pexpect.spawn(str(VENV_BIN / "k"), ["version", "--client"], env=env, timeout=60, encoding="utf-8")
+    child.expect(r"kctx: kubectl v1\.30\.1 \[#+ *\] +\d+%")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert stubs.ran() == ["1.30.1"]
