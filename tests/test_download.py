@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 import pytest
 from mirror import KubectlMirror, file_digests
@@ -231,7 +232,7 @@ def test_full_disk_installs_nothing(https: KubectlMirror, kubectl_bin: str, monk
         def __getattr__(self, name: str) -> object:
             return getattr(self.f, name)
 
-        def __enter__(self) -> Full:
+        def __enter__(self) -> Self:
             return self
 
         def __exit__(self, *exc: object) -> None:
