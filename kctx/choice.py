@@ -301,8 +301,9 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
     if c.server_mm and c.version:
         warning = versions.skew_warning(c.version, c.server_mm, c.server_version or "")
         if warning:
-            c.warnings.append((f"{name}: " if name else "") + warning
-                              + ("; 'kctx kubectl pin NAME auto' matches it again" if c.source == "pin" else ""))
+            if c.source == "pin" and name:
+                warning += f"; 'kctx kubectl pin {name} auto' matches the server again"
+            c.warnings.append((f"{name}: " if name else "") + warning)
     return c
 
 
