@@ -5,7 +5,7 @@
 #
 # `kctx use|ns|off|unlock|lock` print shell code that this function evaluates when they succeed.
 # The precmd hook keeps KCTX_PS1 current without forking: it compares the session file, read
-# with the `read` builtin, with what kctx wrote, and KUBECONFIG with what kctx set.
+# without a fork, with what kctx wrote, and KUBECONFIG with what kctx set.
 
 typeset -g __kctx_sessions_dir=@SESSIONS_DIR@
 typeset -g __kctx_warn_pre=@WARN_PRE@
@@ -81,8 +81,9 @@ __kctx_drift() {
     \builtin export KCTX_NAMESPACE=$ns
 }
 
+# Runs at every prompt: only tests and one `read`, nothing that depends on the user's options
+# (no emulate here, it costs more than the rest; __kctx_drift sets its own).
 __kctx_refresh() {
-    \builtin emulate -L zsh
     typeset -g KCTX_PS1=
     [[ -n ${__kctx_kubeconfig-} ]] || \builtin return 0
     if [[ ${KUBECONFIG-} != "$__kctx_kubeconfig" ]]; then
@@ -90,7 +91,9 @@ __kctx_refresh() {
         \builtin return 0
     fi
     \builtin local c=
-    [[ -f ${__kctx_session-} ]] && IFS= \builtin read -r -d '' c <"$__kctx_session"
+    # zsh reads $(<file) itself, without a fork, in one read(2); `read -d ''` costs a syscall per byte.
+    # (It drops trailing newlines: kctx writes none, kubectl's rewrite is detected all the same.)
+    [[ -f ${__kctx_session-} && -r $__kctx_session ]] && c=$(<"$__kctx_session")
     if [[ $c != "${__kctx_content-}" ]]; then
         __kctx_drift "$c" || \builtin return 0
     fi

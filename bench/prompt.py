@@ -1,0 +1,165 @@
+"""Benchmark: the cost of kctx's prompt hook per prompt, against an empty hook, and its forks.
+
+    python bench/prompt.py [--calls 10000] [--rounds 7]
+
+bash and zsh: the hook and an empty function are each called CALLS times in a loop inside one
+shell, timed with $EPOCHREALTIME; the figure is the median over ROUNDS of (hook - empty) / CALLS.
+fish has no clock without forking: there the wall time of two fish processes (hook loop,
+empty loop) is compared. Forks are counted with strace (clone/fork/vfork/execve by the shell,
+threads excluded) while the hook runs 1,000 times. Target: at most 0.2 ms per prompt in bash,
+and 0 forks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: secret}}]
+contexts: [{name: prod-eu, context: {cluster: c, user: u, namespace: payments}}]
+current-context: prod-eu
+"""
+
+LOOP = {
+    "bash": r"""
+eval "$(kctx init bash --no-kubectl)"
+kctx use prod-eu
+{prepare}
+__empty_hook() {{ :; }}
+for ((r = 0; r < {rounds}; r++)); do
+    t0=$EPOCHREALTIME
+    for ((i = 0; i < {calls}; i++)); do __kctx_hook; done
+    t1=$EPOCHREALTIME
+    for ((i = 0; i < {calls}; i++)); do __empty_hook; done
+    t2=$EPOCHREALTIME
+    printf '%s %s %s\n' "$t0" "$t1" "$t2"
+done
+""",
+    "zsh": r"""
+eval "$(kctx init zsh --no-kubectl)"
+zmodload zsh/datetime
+kctx use prod-eu
+{prepare}
+__empty_hook() {{ : }}
+for ((r = 0; r < {rounds}; r++)); do
+    t0=$EPOCHREALTIME
+    for ((i = 0; i < {calls}; i++)); do __kctx_hook; done
+    t1=$EPOCHREALTIME
+    for ((i = 0; i < {calls}; i++)); do __empty_hook; done
+    t2=$EPOCHREALTIME
+    printf '%s %s %s\n' "$t0" "$t1" "$t2"
+done
+""",
+}
+
+PREPARE = {
+    "steady": "",
+    "drifted namespace": "kubectl config set-context --current --namespace=moved >/dev/null",
+    "KUBECONFIG changed": "KUBECONFIG=/elsewhere",
+}
+
+
+def run_loop(shell: str, prepare: str, calls: int, rounds: int, env: dict[str, str]) -> tuple[float, float]:
+    script = LOOP[shell].format(prepare=prepare, calls=calls, rounds=rounds)
+    argv = ["bash", "--norc", "--noprofile", "-c", script] if shell == "bash" else ["zsh", "-f", "-c", script]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    hook, empty = [], []
+    for line in out.splitlines():
+        t0, t1, t2 = (float(x.replace(",", ".")) for x in line.split())
+        hook.append((t1 - t0) / calls * 1e6)
+        empty.append((t2 - t1) / calls * 1e6)
+    return statistics.median(hook), statistics.median(empty)
+
+
+def fish_loop(calls: int, rounds: int, env: dict[str, str]) -> tuple[float, float]:
+    body = " ".join(["__kctx_refresh;"] * 100)
+    empty = " ".join(["__empty_hook;"] * 100)
+    reps = max(1, calls // 100)
+    setup = "kctx init fish --no-kubectl | source; kctx use prod-eu; function __empty_hook; end; "
+    hook_t, empty_t = [], []
+    for _ in range(rounds):
+        for target, fn in ((hook_t, body), (empty_t, empty)):
+            script = setup + f"for i in (string split ' ' (string repeat -n {reps} 'x ')); {fn}; end"
+            t = time.perf_counter()
+            subprocess.run(["fish", "--no-config", "-c", script], env=env, check=True, capture_output=True)
+            target.append(time.perf_counter() - t)
+    per = (statistics.median(hook_t) - statistics.median(empty_t)) / (reps * 100) * 1e6
+    return per, 0.0
+
+
+def forks(shell: str, env: dict[str, str], tmp: Path) -> int | None:
+    """Processes the shell starts while its hook runs 1,000 times (None: strace unusable)."""
+    if not shutil.which("strace") or subprocess.run(["strace", "-o", os.devnull, "true"]).returncode:
+        return None
+    start, end, log = tmp / "START", tmp / "END", tmp / f"strace-{shell}.log"
+    if shell == "fish":
+        script = (f"kctx init fish --no-kubectl | source; kctx use prod-eu; true > {start}; "
+                  f"for i in (string split ' ' (string repeat -n 1000 'x ')); __kctx_refresh; end; true > {end}")
+        argv = ["fish", "--no-config", "-c", script]
+    else:
+        script = (f'eval "$(kctx init {shell} --no-kubectl)"; kctx use prod-eu; : > {start}; '
+                  f"for ((i = 0; i < 1000; i++)); do __kctx_hook; done; : > {end}")
+        argv = ["bash", "--norc", "--noprofile", "-c", script] if shell == "bash" else ["zsh", "-f", "-c", script]
+    subprocess.run(["strace", "-f", "-e", "trace=clone,clone3,fork,vfork,execve,openat", "-o", str(log), *argv],
+                   env=env, check=True, capture_output=True)
+    lines = log.read_text().splitlines()
+    pid = lines[0].split()[0]
+    mine = [x for x in lines if x.split()[0] == pid]
+    i = next(n for n, x in enumerate(mine) if str(start) in x)
+    j = next(n for n, x in enumerate(mine) if str(end) in x)
+    return sum(1 for x in mine[i + 1:j]
+               if re.search(r"\b(clone3?|fork|vfork|execve)\(", x) and "CLONE_THREAD" not in x)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--calls", type=int, default=10000)
+    ap.add_argument("--rounds", type=int, default=7)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kctx-prompt-bench-") as t:
+        tmp = Path(t)
+        (tmp / "home").mkdir()
+        (tmp / "run").mkdir(mode=0o700)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KCTX_") and k != "KUBECONFIG"}
+        env.update(HOME=str(tmp / "home"), KCTX_HOME=str(tmp / "kctx"), XDG_RUNTIME_DIR=str(tmp / "run"))
+        src = tmp / "kubeconfig.yaml"
+        src.write_text(KUBECONFIG)
+        subprocess.run(["kctx", "import", str(src)], env=env, check=True, capture_output=True)
+        print(f"per prompt, median of {args.rounds} rounds of {args.calls} calls (hook - empty hook):")
+        bash_steady = None
+        for shell in ("bash", "zsh"):
+            if not shutil.which(shell):
+                continue
+            for state, prepare in PREPARE.items():
+                hook, empty = run_loop(shell, prepare, args.calls, args.rounds, env)
+                if shell == "bash" and state == "steady":
+                    bash_steady = hook - empty
+                print(f"  {shell:4} {state:19} hook {hook:7.1f} us   empty {empty:5.1f} us   "
+                      f"added {hook - empty:7.1f} us")
+        if shutil.which("fish"):
+            added, _ = fish_loop(args.calls // 5, max(3, args.rounds // 2), env)
+            print(f"  fish steady (wall time of two fish runs)            added {added:7.1f} us")
+        for shell in ("bash", "zsh", "fish"):
+            if shutil.which(shell):
+                n = forks(shell, env, tmp)
+                print(f"  forks while {shell} runs its hook 1,000 times: "
+                      + ("strace unavailable" if n is None else str(n)))
+        if bash_steady is not None:
+            ok = bash_steady <= 200
+            print(f"target: at most 200 us per prompt in bash: {'met' if ok else 'NOT met'} ({bash_steady:.1f} us)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
