@@ -59,10 +59,20 @@ def warm_cache(n: int, kubectl: str) -> None:
     os.symlink(kubectl, paths.kubectl_binary("1.30.4"))
 
 
+CPU: dict[tuple[str, ...], list[float]] = {}
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> float:
+    """Wall milliseconds; the child's CPU milliseconds (user + system) go to CPU[cmd]."""
     t = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return (time.perf_counter() - t) * 1000
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = (time.perf_counter() - t) * 1000
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd} failed with {proc.returncode}")
+    CPU.setdefault(tuple(cmd) + (env.get("KCTX_KUBECTL", ""),), []).append((usage.ru_utime + usage.ru_stime) * 1000)
+    return wall
 
 
 def median(xs: list[float]) -> float:
@@ -112,10 +122,16 @@ def main() -> int:
         for _ in range(args.runs):
             a.append(timed(with_choice, env))
             b.append(timed(baseline, env))
+        # The same, timed inside the interpreter: immune to process start-up noise.
+        inside_code = ("import time; t = time.perf_counter(); from kctx import kubectl; "
+                       f"kubectl.resolve({name!r}); print((time.perf_counter() - t) * 1000)")
+        inside = [float(subprocess.run([py, "-I", "-c", inside_code], env=env, check=True, capture_output=True,
+                                       text=True).stdout) for _ in range(args.runs)]
 
         # 3. k as a user runs it: in a shell switched by `kctx use` (a session file before the
         # entry file, as KUBECONFIG then is)
         ks, kx, raw = [], [], []
+        cpu: dict[str, float] = {}
         if os.path.exists(k):
             from kctx import session
 
@@ -128,18 +144,24 @@ def main() -> int:
                 ks.append(timed([k, "version", "--client"], env))
                 kx.append(timed([k, "version", "--client"], direct))
                 raw.append(timed([kubectl, "version", "--client"], env))
+            for label, cmd, e in (("k", [k, "version", "--client"], env), ("kx", [k, "version", "--client"], direct),
+                                  ("raw", [kubectl, "version", "--client"], env)):
+                cpu[label] = median(CPU[tuple(cmd) + (e.get("KCTX_KUBECTL", ""),)])
 
     print(f"entries in the store: {args.entries}, runs: {args.runs} (alternating)")
     print(f"1. choose() in process, warm cache:   median {median(per_call):7.1f} µs per call")
     print(f"2. fresh python + resolve():          median {median(a):6.1f} ms")
     print(f"   fresh python + import kctx.paths:  median {median(b):6.1f} ms")
     print(f"   choice's import + run cost:        median {median(a) - median(b):+6.1f} ms")
+    print(f"   the same, timed inside python:     median {median(inside):6.1f} ms (import kctx.kubectl + resolve)")
     if ks:
         print(f"3. k version --client (choice):       median {median(ks):6.1f} ms")
         print(f"   k with KCTX_KUBECTL (no choice):   median {median(kx):6.1f} ms")
         print(f"   kubectl version --client:          median {median(raw):6.1f} ms")
         print(f"   choice inside k:                   median {median(ks) - median(kx):+6.1f} ms")
         print(f"   k over raw kubectl:                median {median(ks) - median(raw):+6.1f} ms")
+        print(f"   CPU time (user+sys), medians:      k {cpu['k']:.1f} ms, k with KCTX_KUBECTL {cpu['kx']:.1f} ms, "
+              f"kubectl {cpu['raw']:.1f} ms: choice {cpu['k'] - cpu['kx']:+.1f} ms")
     return 0
 
 

@@ -385,3 +385,18 @@ def test_progress_bar_on_a_terminal(world: dict[str, Any], stubs: Versions) -> N
     child.close()
     assert child.exitstatus == 0
     assert stubs.ran() == ["1.30.1"]
+
+
+def test_warm_choice_in_a_kctx_shell_imports_nothing_heavy(world: dict[str, Any], run_k: Run) -> None:
+    kubeconfig = session_for("eks-prod")
+    assert run_k("get", "ns", env={"KUBECONFIG": kubeconfig}).returncode == 0
+    code = ("import sys; from kctx.guard.args import parse; from kctx.guard.target import Target; "
+            "from kctx import kubectl; p = kubectl.resolve(None, Target(parse(['get', 'pods']))); print(p); "
+            "print(' '.join(m for m in ('httpx', 'yaml', 'json', 'packaging', 'ssl', 'subprocess', 'click', "
+            "'hashlib', 'kctx.store') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "KUBECONFIG": kubeconfig}, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    path, heavy = (r.stdout.splitlines() + [""])[:2]
+    assert path == paths.kubectl_binary("1.29.6")
+    assert heavy.strip() == ""
