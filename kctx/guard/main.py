@@ -6,16 +6,17 @@ one it needs the entry's name typed on /dev/tty, KCTX_CONFIRM=<entry>, or `kctx 
 Every import here is on the path of every command a user types: keep them few and small.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 
 from kctx.errors import CRASH, GUARD_ABORTED, GUARD_REFUSED, INTERRUPTED, FatalError
 
+# No `from __future__ import annotations` and no typing at run time: each costs every `k`.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
+else:
+    Any = NoReturn = object
 
 MAX_DEPTH = 4  # nested k (a credential plugin calling kubectl that is k) beyond this is a loop
 

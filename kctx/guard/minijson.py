@@ -4,8 +4,6 @@ The json module pulls in re, which alone costs `k` several milliseconds on every
 `loads` accepts standard JSON and raises ValueError on anything else; `dumps` writes one line.
 """
 
-from __future__ import annotations
-
 _WS = " \t\n\r"
 _ESC = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _NUM = "+-0123456789.eE"
@@ -84,35 +82,32 @@ def _value(s: str, i: int) -> tuple[object, int]:
 def _string(s: str, i: int) -> tuple[str, int]:
     parts: list[str] = []
     i += 1
-    start = i
-    n = len(s)
-    while i < n:
-        c = s[i]
-        if c == '"':
-            parts.append(s[start:i])
-            return "".join(parts), i + 1
-        if c == "\\":
-            parts.append(s[start:i])
-            e = s[i + 1:i + 2]
-            if e == "u":
-                code = int(s[i + 2:i + 6], 16)
+    while True:
+        j = s.find('"', i)
+        if j < 0:
+            raise ValueError("unterminated string")
+        k = s.find("\\", i, j)
+        if k < 0:  # no escape before the closing quote: the common case, taken in one slice
+            chunk = s[i:j]
+            if not chunk.isprintable() and any(c < " " for c in chunk):
+                raise ValueError("control character in string")
+            parts.append(chunk)
+            return "".join(parts), j + 1
+        parts.append(s[i:k])
+        e = s[k + 1:k + 2]
+        if e == "u":
+            code = int(s[k + 2:k + 6], 16)
+            i = k + 6
+            if 0xD800 <= code < 0xDC00 and s[i:i + 2] == "\\u":
+                low = int(s[i + 2:i + 6], 16)
+                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                 i += 6
-                if 0xD800 <= code < 0xDC00 and s[i:i + 2] == "\\u":
-                    low = int(s[i + 2:i + 6], 16)
-                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                    i += 6
-                parts.append(chr(code))
-            elif e in _ESC:
-                parts.append(_ESC[e])
-                i += 2
-            else:
-                raise ValueError("bad escape")
-            start = i
-            continue
-        if c < " ":
-            raise ValueError("control character in string")
-        i += 1
-    raise ValueError("unterminated string")
+            parts.append(chr(code))
+        elif e in _ESC:
+            parts.append(_ESC[e])
+            i = k + 2
+        else:
+            raise ValueError("bad escape")
 
 
 def _quote(text: str) -> str:

@@ -14,18 +14,18 @@ Fast on kctx's own files: an entry file is described by the store's marshal inde
 session file is JSON read without the json module; other kubeconfigs need YAML.
 """
 
-from __future__ import annotations
-
 import marshal
 import os
 
 from kctx import paths
 
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # no typing (nor __future__) at run time: each costs every `k`
 if TYPE_CHECKING:
     from typing import Any
 
     from kctx.guard.args import Parsed
+else:
+    Any = Parsed = object
 
 _DEFAULT_PORTS = {"https": "443", "http": "80"}
 

@@ -5,13 +5,13 @@ One entry per command path. A command kubectl has that is not here (a plugin, a 
 plugin its words, e.g. "ns" for kubectl-ns); a command matched by both asks.
 """
 
-from __future__ import annotations
-
 from kctx.guard.args import Parsed
 
-TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy still reads this block
+TYPE_CHECKING = False  # typing (and __future__) cost milliseconds at start-up; mypy reads this
 if TYPE_CHECKING:
     from typing import Any
+else:
+    Any = object
 
 READ = "read"
 WRITE = "write"
