@@ -388,3 +388,71 @@ def test_one_background_probe_at_a_time(fake_api: Callable[..., FakeAPIServer], 
     assert wait_for(lambda: probe.load_cache().get(api.url))
     wait_for(lambda: not os.path.exists(paths.probe_marker("once")))
     assert len(version_requests(api)) == 1
+
+
+@pytest.fixture
+def connect_proxy() -> Iterator[dict[str, Any]]:
+    """A tiny HTTP CONNECT proxy on 127.0.0.1 that records the targets it tunnelled to."""
+    seen: list[str] = []
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    stop = threading.Event()
+
+    def pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def handle(client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(4096)
+            if not chunk:
+                client.close()
+                return
+            head += chunk
+        method, target = head.split(b" ")[:2]
+        if method != b"CONNECT":
+            client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            client.close()
+            return
+        host, port = target.decode().rsplit(":", 1)
+        seen.append(target.decode())
+        upstream = socket.create_connection((host, int(port)))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = srv.accept()
+            except OSError:
+                continue
+            threading.Thread(target=handle, args=(client,), daemon=True).start()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield {"url": f"http://127.0.0.1:{srv.getsockname()[1]}", "seen": seen}
+    stop.set()
+    t.join()
+    srv.close()
+
+
+def test_proxy_url_is_used(connect_proxy: dict[str, Any], fake_api: Callable[..., FakeAPIServer],
+                           entries: Callable[..., Store]) -> None:
+    api = fake_api("v1.30.4", name="behind")
+    entries([{"name": "behind", "server": api, "extensions": {"proxy-url": connect_proxy["url"]}}])
+    rec = probe.probe("behind")
+    assert rec["kubectl"] == "1.30.4", rec
+    assert connect_proxy["seen"] == [f"127.0.0.1:{api.port}"]
