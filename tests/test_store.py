@@ -287,7 +287,7 @@ def test_concurrent_writers_leave_a_consistent_store(tmp_path):
         procs.append(subprocess.Popen([KCTX, "tier", "e0-0", "prod"], stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE))
     for p in procs:
-        _, err = p.communicate(timeout=60)
+        _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
         assert b"Traceback" not in err
     index = json.loads(Path(paths.index_file()).read_text())["entries"]
