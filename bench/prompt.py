@@ -87,7 +87,8 @@ def fish_loop(calls: int, rounds: int, env: dict[str, str]) -> tuple[float, floa
     empty = " ".join(["__empty_hook;"] * 100)
     reps = max(1, calls // 100)
     setup = "kctx init fish --no-kubectl | source; kctx use prod-eu; function __empty_hook; end; "
-    hook_t, empty_t = [], []
+    hook_t: list[float] = []
+    empty_t: list[float] = []
     for _ in range(rounds):
         for target, fn in ((hook_t, body), (empty_t, empty)):
             script = setup + f"for i in (string split ' ' (string repeat -n {reps} 'x ')); {fn}; end"
@@ -100,7 +101,7 @@ def fish_loop(calls: int, rounds: int, env: dict[str, str]) -> tuple[float, floa
 
 def forks(shell: str, env: dict[str, str], tmp: Path) -> int | None:
     """Processes the shell starts while its hook runs 1,000 times (None: strace unusable)."""
-    if not shutil.which("strace") or subprocess.run(["strace", "-o", os.devnull, "true"]).returncode:
+    if not shutil.which("strace") or subprocess.run(["strace", "-o", os.devnull, "true"], check=False).returncode:
         return None
     start, end, log = tmp / "START", tmp / "END", tmp / f"strace-{shell}.log"
     if shell == "fish":

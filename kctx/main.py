@@ -103,11 +103,8 @@ def _complete() -> int | None:
     cmd, rest = args[0], args[1:]
     items: list[tuple[str, str]]
     if (cmd in ("use", "exec", "show", "tier", "rename") and not rest) or cmd == "rm":
-        try:
-            index = _index()
-        except Exception:  # noqa: BLE001 - completion never prints a traceback
-            index = {}
-        items = [(n, str(index[n].get("tier") or "")) for n in sorted(index) if n.startswith(incomplete)]
+        names, tiers = _columns()[:2]
+        items = [(n, t) for n, t in zip(names, tiers) if n.startswith(incomplete)]
     elif cmd == "ns" and not rest:
         items = [(n, "") for n in _namespaces() if n.startswith(incomplete)]
     else:
@@ -124,31 +121,20 @@ def _complete() -> int | None:
     return 0
 
 
-def _index() -> dict:
-    import marshal
-
-    from kctx import paths
-
+def _columns() -> tuple[list[str], list[str], list[str]]:
     try:
-        with open(paths.hot_index_file(), "rb") as f:
-            data = marshal.load(f)
-        if data.get("version") == 1:
-            return dict(data["entries"])
-    except (OSError, EOFError, ValueError, TypeError, AttributeError, KeyError):
-        pass
-    from kctx.store import load_hot_index
+        from kctx import session
 
-    return load_hot_index()
+        return session.completion_columns()
+    except Exception:  # noqa: BLE001 - completion never prints a traceback
+        return [], [], []
 
 
 def _namespaces() -> list[str]:
     """What kctx.cli._namespaces offers: the entries' namespaces and the namespaces used."""
     from kctx import paths
 
-    try:
-        seen = {rec.get("namespace") or "default" for rec in _index().values()}
-    except Exception:  # noqa: BLE001
-        seen = set()
+    seen = {ns or "default" for ns in _columns()[2]}
     try:
         with open(os.path.join(paths.data_dir(), "namespaces"), encoding="utf-8") as f:
             seen.update(line.strip() for line in f if line.strip())

@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import pexpect
 import pytest
@@ -133,7 +133,7 @@ class PtyShell:
         self.p.close()
         return self.p.exitstatus
 
-    def __enter__(self) -> PtyShell:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

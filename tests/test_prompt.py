@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pty_shell import SHELLS, PtyShell, require, strip_ansi
+from pty_shell import SHELLS, PtyShell, require
 
 from kctx import config, paths, shellcode
 from kctx.shellcode import NS_SLOT
@@ -42,12 +42,10 @@ def test_quoting_round_trips_through_every_shell(tmp_path):
         code = shellcode.Code(shell)
         for i, v in enumerate(values):
             code.set(f"v{i}", v)
-        printer = "".join(
-            (f"printf '%s\\0' \"$v{i}\"; " if shell != "fish" else f"printf '%s\\0' \"$v{i}\"; ")
-            for i in range(len(values)))
+        printer = "".join(f"printf '%s\\0' \"$v{i}\"; " for i in range(len(values)))
         argv = {"bash": ["bash", "--norc", "--noprofile", "-c"], "zsh": ["zsh", "-f", "-c"],
                 "fish": ["fish", "--no-config", "-c"]}[shell]
-        out = subprocess.run([*argv, code.text() + printer], capture_output=True, cwd=tmp_path)
+        out = subprocess.run([*argv, code.text() + printer], capture_output=True, cwd=tmp_path, check=False)
         assert out.returncode == 0, (shell, out.stderr)
         assert out.stdout.decode().split("\0")[:-1] == values, shell
         assert not (tmp_path / "x").exists()
@@ -159,7 +157,7 @@ def test_no_color(shell, fake_api, kubeconfig, run_kctx):
 def test_the_prompt_hook_does_not_fork(shell, state, fake_api, kubeconfig, run_kctx, tmp_path):
     """strace the shell while it runs its prompt hook: no clone, fork, vfork or execve."""
     require(shell)
-    if not shutil.which("strace") or subprocess.run(["strace", "-o", "/dev/null", "true"]).returncode:
+    if not shutil.which("strace") or subprocess.run(["strace", "-o", "/dev/null", "true"], check=False).returncode:
         pytest.skip("strace is not usable here")
     src = kubeconfig([{"name": "prod", "server": fake_api()}])
     run_kctx("import", str(src), check=True)
@@ -182,7 +180,7 @@ def test_the_prompt_hook_does_not_fork(shell, state, fake_api, kubeconfig, run_k
         argv = [shell, "--norc", "--noprofile", "-c", script] if shell == "bash" else [shell, "-f", "-c", script]
     log = tmp_path / "strace.log"
     r = subprocess.run(["strace", "-f", "-e", "trace=clone,clone3,fork,vfork,execve,openat", "-o", str(log), *argv],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     lines = log.read_text().splitlines()
     shell_pid = lines[0].split()[0]
@@ -195,3 +193,19 @@ def test_the_prompt_hook_does_not_fork(shell, state, fake_api, kubeconfig, run_k
     forks = [line for line in between
              if re.search(r"\b(clone3?|fork|vfork|execve)\(", line) and "CLONE_THREAD" not in line]
     assert forks == []
+
+
+def test_skew_marker_from_the_versions_code(monkeypatch):
+    import kctx.kubectl
+    from kctx.commands import switch
+
+    monkeypatch.setattr(kctx.kubectl, "skew_marker", lambda rec, name=None: "⚠", raising=False)
+    assert switch._skew("prod", {}, "zsh") == " ⚠skew"
+    monkeypatch.setattr(kctx.kubectl, "skew_marker", lambda rec, name=None: "", raising=False)
+    assert switch._skew("prod", {}, "bash") == ""
+
+    def broken(rec, name=None):
+        raise RuntimeError
+
+    monkeypatch.setattr(kctx.kubectl, "skew_marker", broken, raising=False)
+    assert switch._skew("prod", {}, "bash") == ""

@@ -4,7 +4,9 @@ recording fake API servers: per-shell targets, namespaces, `-`, off, drift, hook
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -306,3 +308,43 @@ def test_completion_is_registered(shell, store):
         else:
             # zsh -f has no compinit: the integration must load without errors all the same.
             assert sh.run("true").status == 0
+
+
+def test_use_without_a_name_picks_on_the_terminal(store, tmp_path):
+    """A numbered menu on /dev/tty when fzf is not installed."""
+    no_fzf = tmp_path / "bin"
+    no_fzf.mkdir()
+    for tool in ("bash", "kctx"):
+        found = shutil.which(tool)
+        if found:
+            (no_fzf / tool).symlink_to(found)
+    env = {**os.environ, "PATH": f"{no_fzf}:/usr/bin:/bin"}
+    env["PATH"] = ":".join(p for p in env["PATH"].split(":") if not shutil.which("fzf", path=p))
+    with PtyShell("bash", env=env) as sh:
+        sh.p.sendline("kctx use")
+        sh.p.expect(r"2\) beta-prod")
+        sh.p.expect("entry \\(number or name\\): ")
+        sh.p.sendline("2")
+        sh._wait()
+        assert sh.var("KCTX_CONTEXT") == "beta-prod"
+
+
+@pytest.mark.skipif(not shutil.which("fzf"), reason="fzf is not installed")
+def test_use_without_a_name_picks_with_fzf(store):
+    with PtyShell("bash", env={**os.environ, "TERM": "xterm"}) as sh:
+        sh.p.sendline("kctx use")
+        # fzf asks where the cursor is (ESC [6n): answer like a terminal until it shows the list.
+        while sh.p.expect(["\x1b\\[6n", "2/2"]) == 0:
+            sh.p.send("\x1b[1;1R")
+        sh.p.send("beta")
+        time.sleep(0.5)
+        sh.p.send("\r")
+        sh._wait()
+        assert sh.var("KCTX_CONTEXT") == "beta-prod"
+
+
+def test_use_without_a_name_and_no_terminal_fails(store):
+    r = subprocess.run([shutil.which("kctx"), "use"], capture_output=True, text=True, start_new_session=True,
+                       stdin=subprocess.DEVNULL, env={**os.environ, "KCTX_SHELL": "bash",
+                                                      "KCTX_SHELL_PID": str(os.getpid())}, check=False)
+    assert r.returncode == 1 and r.stdout == "" and "no terminal" in r.stderr

@@ -13,6 +13,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -37,7 +38,7 @@ def bash(script: str, **env: str) -> subprocess.CompletedProcess:
     """A non-interactive bash with the integration loaded, running `script`."""
     full = 'eval "$(kctx init bash --no-kubectl)"\n' + script
     return subprocess.run(["bash", "--norc", "--noprofile", "-c", full], capture_output=True,
-                          text=True, env={**os.environ, **env}, timeout=60)
+                          text=True, env={**os.environ, **env}, timeout=60, check=False)
 
 
 def use_env(pid: int | None = None, **extra: str) -> dict[str, str]:
@@ -50,7 +51,7 @@ def emitted(*args: str, **env: str) -> dict[str, str]:
     import shlex
 
     r = subprocess.run([VENV_BIN / "kctx", *args], capture_output=True, text=True,
-                       env={**os.environ, **use_env(), **env})
+                       env={**os.environ, **use_env(), **env}, check=False)
     assert r.returncode == 0, r.stderr
     out = {}
     for words in map(shlex.split, r.stdout.splitlines()):
@@ -81,7 +82,7 @@ def test_session_file_holds_only_the_context(store):
 def test_file_modes(store):
     env = use_env()
     r = subprocess.run([VENV_BIN / "kctx", "use", "alpha"], capture_output=True, text=True,
-                       env={**os.environ, **env})
+                       env={**os.environ, **env}, check=False)
     assert r.returncode == 0, r.stderr
     folder = paths.sessions_dir()
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
@@ -126,7 +127,7 @@ class _Issuer(BaseHTTPRequestHandler):
     """A fake OIDC issuer: discovery, and a token endpoint answering refresh grants."""
 
     new_id_token = ""
-    grants: list[str] = []
+    grants: ClassVar[list[str]] = []
 
     def log_message(self, *args: object) -> None:
         pass
@@ -139,12 +140,12 @@ class _Issuer(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802
-        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+    def do_GET(self) -> None:
+        base = f"http://127.0.0.1:{self.server.server_address[1]}"  # type: ignore[index]
         self._json({"issuer": base, "token_endpoint": base + "/token",
                     "authorization_endpoint": base + "/auth", "jwks_uri": base + "/keys"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         type(self).grants.append(self.rfile.read(length).decode())
         self._json({"access_token": "at", "token_type": "Bearer", "expires_in": 3600,
@@ -290,7 +291,7 @@ def test_use_does_not_import_click_yaml_or_json(store):
             "rc = main(); heavy = {'click', 'yaml', 'json', 'typing', 'dataclasses', 'platformdirs', 'kctx.store'}; "
             "sys.stderr.write(repr(sorted(heavy & set(sys.modules)))); sys.exit(rc)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env={**os.environ, **use_env()})
+                       env={**os.environ, **use_env()}, check=False)
     assert r.returncode == 0
     assert r.stderr == "[]"
     assert "export KCTX_NAMESPACE='web'" in r.stdout
@@ -298,9 +299,9 @@ def test_use_does_not_import_click_yaml_or_json(store):
 
 def test_fast_path_and_click_emit_the_same_code(store):
     env = {**os.environ, **use_env(KCTX_SESSION="")}
-    fast = subprocess.run([VENV_BIN / "kctx", "use", "alpha", "-n", "web"], capture_output=True, text=True, env=env)
+    fast = subprocess.run([VENV_BIN / "kctx", "use", "alpha", "-n", "web"], capture_output=True, text=True, env=env, check=False)
     code = ("import sys; from kctx.cli import run; sys.exit(run(['use', 'alpha', '--namespace', 'web']))")
-    slow = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    slow = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
 
     def norm(out: str) -> str:
         return "\n".join(line for line in out.splitlines() if "sessions/" not in line)
@@ -320,7 +321,7 @@ def test_fast_completion_matches_click(store, run_kctx, shell, words, cword):
     fast = run_kctx(env=env)
     code = "import sys; from kctx.cli import cli; cli(prog_name='kctx')"
     slow = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, **env})
+                          env={**os.environ, **env}, check=False)
     assert fast.stdout == slow.stdout
     assert fast.stdout.strip() or words.endswith(("a", "be"))
 

@@ -141,7 +141,7 @@ def _on_use(name: str, rec: dict[str, Any]) -> None:
     try:
         hook(name, rec)
     except Exception:  # noqa: BLE001 - a version refresh must never break switching
-        pass
+        return
 
 
 # -- emitting the state ---------------------------------------------------------------------------
@@ -167,14 +167,30 @@ def _target_code(
     code.set("__kctx_content", content)
     code.set("__kctx_entry", entry)
     code.set("__kctx_entry_file", entry_file)
-    code.set("__kctx_seg", sh_mod.segment(cfg, prompt_shell, entry, shown_ns, tier))
-    code.set("__kctx_tmpl", sh_mod.segment(cfg, prompt_shell, entry, NS_SLOT, tier))
+    skew = _skew(entry, rec, prompt_shell)
+    code.set("__kctx_seg", sh_mod.segment(cfg, prompt_shell, entry, shown_ns, tier) + skew)
+    code.set("__kctx_tmpl", sh_mod.segment(cfg, prompt_shell, entry, NS_SLOT, tier) + skew)
     code.set("__kctx_prev_entry", previous)
     code.set("__kctx_prev_ns", previous_ns)
     code.set("__kctx_unlock_until", unlock_until)
     code.set("__kctx_unlock_ind", sh_mod.unlocked_indicator(cfg, sh.name, unlock_until) if unlock_until else "")
     code.call("__kctx_refresh")
     return code.text()
+
+
+def _skew(entry: str, rec: dict[str, Any], shell: str) -> str:
+    """' ⚠skew' when the kubectl this entry runs is outside the version skew policy (issue 4)."""
+    try:
+        from kctx import kubectl
+
+        marker = kubectl.skew_marker(rec, entry)  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - the prompt never fails because of a marker
+        return ""
+    if not marker:
+        return ""
+    from kctx.shellcode import prompt_literal
+
+    return prompt_literal(shell if shell in ("bash", "zsh") else "plain", f" {marker}skew")
 
 
 def _off_code(sh: Shell, path: str, content: str, previous: str) -> str:
@@ -466,7 +482,9 @@ def prompt(plain: bool = False) -> int:
             sys.stdout.write(f"{before}KUBECONFIG changed{after}\n")
         return 0
     cfg = config.load()
+    rec = session.entry_record(state["entry"]) or {}
     seg = sh_mod.segment(cfg, "plain" if plain else "ansi", state["entry"], state["namespace"], state["tier"])
+    seg += _skew(state["entry"], rec, "plain")
     if state["unlocked_until"]:
         seg += sh_mod.unlocked_indicator(cfg, "ansi", state["unlocked_until"])
     sys.stdout.write(seg + "\n")
@@ -476,7 +494,6 @@ def prompt(plain: bool = False) -> int:
 # -- exec -------------------------------------------------------------------------------------------
 def exec_(name: str, namespace: str | None, argv: list[str]) -> int:
     """Run argv with KUBECONFIG and KCTX_* set for entry `name`, without switching this shell."""
-    import signal
     import subprocess
 
     if not argv:
@@ -492,18 +509,20 @@ def exec_(name: str, namespace: str | None, argv: list[str]) -> int:
                                                              "KCTX_PREVIOUS", "KCTX_PREVIOUS_NS")}
     env.update(KUBECONFIG=path + os.pathsep + paths.entry_file(name), KCTX_CONTEXT=name,
                KCTX_NAMESPACE=namespace or "default", KCTX_TIER=str(rec.get("tier") or "none"))
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child gets Ctrl-C; we wait for it
     try:
         try:
-            proc = subprocess.Popen(argv, env=env, restore_signals=True,
-                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            proc = subprocess.Popen(argv, env=env)
         except FileNotFoundError:
             raise FatalError(f"{argv[0]}: command not found", code=127) from None
         except PermissionError:
             raise FatalError(f"{argv[0]}: permission denied", code=126) from None
-        rc = proc.wait()
+        while True:
+            try:
+                rc = proc.wait()
+                break
+            except KeyboardInterrupt:
+                continue  # Ctrl-C reached the command too (same process group): it decides
     finally:
-        signal.signal(signal.SIGINT, old)
         session.remove(path)
     return 128 - rc if rc < 0 else rc
 
@@ -515,13 +534,14 @@ def pick() -> str:
     if not names:
         raise FatalError("no entries yet", hint="'kctx import' splits your kubeconfig into entries")
     try:
-        tty = open("/dev/tty", "r+", encoding="utf-8")  # noqa: SIM115
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
         raise FatalError("no entry given and no terminal to pick one on", hint="kctx use NAME") from None
-    with tty:
-        fzf = _which("fzf")
-        if fzf:
-            return _pick_fzf(fzf, names)
+    fzf = _which("fzf")
+    if fzf:
+        os.close(fd)
+        return _pick_fzf(fzf, names)
+    with open(fd, "r+b", buffering=0) as tty:
         return _pick_menu(tty, names)
 
 
@@ -537,11 +557,11 @@ def _pick_fzf(fzf: str, names: list[str]) -> str:
     import subprocess
 
     active = os.environ.get("KCTX_CONTEXT", "")
+    # fzf draws on /dev/tty itself; the names come in on stdin, the pick goes out on stdout.
     proc = subprocess.run(
         [fzf, "--height=40%", "--reverse", "--prompt=kctx use> ", "--no-multi",
-         *(["--query", ""] if not active else ["--header", f"now: {active}"])],
-        input="\n".join(names) + "\n", stdout=subprocess.PIPE, text=True,
-    )
+         *(["--header", f"now: {active}"] if active else [])],
+        input="\n".join(names) + "\n", stdout=subprocess.PIPE, text=True, check=False)
     choice = proc.stdout.strip()
     if proc.returncode != 0 or not choice:
         raise FatalError("nothing picked", code=130 if proc.returncode == 130 else 1)
@@ -550,11 +570,9 @@ def _pick_fzf(fzf: str, names: list[str]) -> str:
 
 def _pick_menu(tty: Any, names: list[str]) -> str:
     width = len(str(len(names)))
-    for i, name in enumerate(names, 1):
-        tty.write(f"{i:>{width}}) {name}\n")
-    tty.write("entry (number or name): ")
-    tty.flush()
-    answer = tty.readline().strip()
+    lines = [f"{i:>{width}}) {name}\n" for i, name in enumerate(names, 1)]
+    tty.write(("".join(lines) + "entry (number or name): ").encode())
+    answer = tty.readline().decode("utf-8", "replace").strip()
     if answer.isdigit() and 1 <= int(answer) <= len(names):
         return names[int(answer) - 1]
     if answer in names:
@@ -678,7 +696,7 @@ def _kubectl_completion(kubectl: str, shell_name: str) -> str:
 
     try:
         proc = subprocess.run([kubectl, "completion", shell_name], capture_output=True, text=True,
-                              timeout=20, env={**os.environ, "KCTX_IN_K": "1"})
+                              timeout=20, env={**os.environ, "KCTX_IN_K": "1"}, check=False)
     except (OSError, subprocess.SubprocessError):
         return ""
     return proc.stdout if proc.returncode == 0 else ""
