@@ -194,3 +194,27 @@ def test_corpus(kubectl_tree: dict[tuple[str, ...], Any], kubectl_bin: str, fake
     print(f"\ncorpus: {len(examples)} examples ({len(skipped)} lines skipped), "
           f"{len(examples) - len(changes)} reads passed, {len(changes)} changes refused, "
           f"{wrote} of them wrote once confirmed")
+
+
+def test_the_shell_fast_path_takes_reads_only(kubectl_tree: dict[tuple[str, ...], Any], tmp_path: Path) -> None:
+    """No example that the issue counts as a change is run by scripts/k's shell line."""
+    from test_guard_fast import decide, write_note
+
+    from kctx import paths
+    from kctx.guard.fast import read_words
+
+    examples, _ = corpus(kubectl_tree)
+    os.makedirs(paths.sessions_dir(), mode=0o700)
+    session = os.path.join(paths.sessions_dir(), "1-abcdef.json")
+    Path(session).write_text("{}")
+    write_note(session, "/bin/true", reads=" ".join(read_words(None)))
+    env = {**os.environ, "KUBECONFIG": session}
+    for key in ("KCTX_KUBECTL", "KCTX_IN_K", "KCTX_NO_FAST"):
+        env.pop(key, None)
+
+    with ThreadPoolExecutor(8) as pool:
+        decisions = list(pool.map(lambda ex: decide(ex.argv, env), examples))
+    wrong = [ex.name for ex, d in zip(examples, decisions) if d == "FAST" and not spec_read(ex)]
+    assert wrong == []
+    fast = sum(d == "FAST" for d in decisions)
+    assert fast > 60, f"only {fast} examples take the fast path"

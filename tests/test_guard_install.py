@@ -45,23 +45,6 @@ def test_help_without_and_with_kubectl(installed: Path, kubectl_path_dir: Path) 
     assert full.returncode == 0 and "kubectl controls the Kubernetes cluster manager" in full.stdout
 
 
-def test_first_run_skips_the_shell_afterwards(installed: Path, tmp_path: Path) -> None:
-    k = installed / "k"
-    shipped = (ROOT / "scripts" / "k").read_bytes()  # what pip installed (it keeps a /bin/sh line)
-    assert shipped.startswith(b"#!/bin/sh\n")
-    k.write_bytes(shipped)
-    env = _env([str(installed), "/usr/bin", "/bin"], KCTX_HOME=str(tmp_path), HOME=str(tmp_path))
-    first = subprocess.run([str(k), "--help"], env=env, capture_output=True, text=True, timeout=60)
-    assert first.returncode == 0, first.stderr
-    python = (installed / "kctx").read_text().splitlines()[0][2:]
-    assert k.read_text().splitlines()[0] == f"#!{python} -IS"
-    assert k.stat().st_mode & 0o777 == 0o755
-    again = subprocess.run([str(k), "--help"], env=env, capture_output=True, text=True, timeout=60)
-    assert again.returncode == 0 and "k: kubectl with a guard" in again.stdout
-    assert "PTH-RAN" not in first.stderr + again.stderr
-    k.write_bytes(shipped)  # the other tests start from the shell line again
-
-
 def test_guards_from_the_installed_package(installed: Path, kubectl_bin: str, fake_api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     api = fake_api(name="prod")
     kc = tmp_path / "config"

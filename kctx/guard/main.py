@@ -102,9 +102,17 @@ def run(argv: list[str]) -> int:
 
     p = parse(argv)
     cfg = _config()
-    kind, _ = classify(p, cfg["guard"] if cfg else None)
+    guard = cfg["guard"] if cfg else None
+    kind, _ = classify(p, guard)
     target = Target(p, cfg)
-    if kind == READ or not target.protected:
+    if kind == READ:
+        from kctx.guard.fast import remember
+        from kctx.kubectl import resolve
+
+        kubectl = resolve(None, target, own=_own())
+        remember(p, kubectl, guard)  # the next reads in this shell may skip Python (scripts/k)
+        exec_kubectl(argv, kubectl=kubectl)
+    if not target.protected:
         exec_kubectl(argv, target)
     return _protected(p, argv, target, target.config)
 

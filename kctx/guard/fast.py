@@ -1,0 +1,91 @@
+"""The note that lets `k`'s shell line run reads without Python: "<session file>.k".
+
+After a read in a kctx shell, `k` writes down which kubectl it ran and which commands are reads
+(the verb table with the config's guard.ask/allow applied), plus the files that decision
+depended on. scripts/k's shell part trusts the note only while it is newer than the session
+file and every one of those files, and only for a single-word read with no flag that names
+another target. Whatever is not that plain goes through Python, as does 1 run in 16.
+"""
+
+import os
+
+from kctx import paths
+from kctx.guard.verbs import READ, TABLE
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from kctx.guard.args import Parsed
+else:
+    Any = Parsed = object
+
+MAGIC = "kctx-k 1"
+SUFFIX = ".k"
+# Flags that send a read elsewhere than the session's target: the note would name another kubectl.
+TARGET_FLAGS = ("context", "kubeconfig", "cluster", "server", "user")
+
+
+def read_words(guard: dict[str, Any] | None) -> list[str]:
+    """Commands that are reads whatever follows them, as one word each."""
+    from kctx.guard.cmdtree import SUBCOMMANDS
+
+    guard = guard or {}
+    words = []
+    for word in SUBCOMMANDS[""]:
+        entry = TABLE.get(word)
+        if entry is None or entry[0] != READ:
+            continue
+        subs = set(SUBCOMMANDS.get(word, {}).values())
+        if any(TABLE.get(f"{word} {s}", (entry[1] or "",))[0] != READ for s in subs):
+            continue
+        words.append(word)
+    words += ["__complete", "__completeNoDesc"]
+    for setting, word in (("port_forward", "port-forward"), ("proxy", "proxy")):
+        if guard.get(setting, True) is False:
+            words.append(word)
+    words += [str(r) for r in guard.get("allow") or [] if len(str(r).split()) == 1]
+    asked = {str(r).split()[0] for r in guard.get("ask") or [] if str(r).split()}
+    return [w for w in dict.fromkeys(words) if w not in asked]
+
+
+def session_of_kubeconfig() -> str | None:
+    """The session file KUBECONFIG starts with, when it is one of kctx's."""
+    first = os.environ.get("KUBECONFIG", "").split(os.pathsep, 1)[0]
+    if not first:
+        return None
+    first = os.path.abspath(first)
+    return first if os.path.dirname(first) == os.path.abspath(paths.sessions_dir()) else None
+
+
+def depends_on(kubectl: str) -> list[str]:
+    """Files and folders whose change may change which kubectl a read in this shell runs."""
+    env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[1:]
+    cache = paths.cache_dir()
+    return [*(os.path.abspath(p) for p in env if p), paths.hot_index_file(), paths.config_file(),
+            paths.compiled_config_file(), os.path.join(cache, "servers"), os.path.join(cache, "entries"),
+            paths.kubectl_cache_dir(), kubectl]
+
+
+def remember(p: Parsed, kubectl: str, guard: dict[str, Any] | None) -> None:
+    """Write the note for this shell's session, when this read ran where the session points."""
+    session = session_of_kubeconfig()
+    if not session or any(p.flags.get(f) for f in TARGET_FLAGS) or os.environ.get("KCTX_KUBECTL"):
+        return
+    lines = [MAGIC, kubectl, " ".join(read_words(guard)), *depends_on(kubectl)]
+    if any("\n" in line for line in lines):
+        return
+    note = session + SUFFIX
+    tmp = f"{note}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
+        finally:
+            os.close(fd)
+        os.replace(tmp, note)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
