@@ -83,7 +83,8 @@ def local_mirror(folder: str, kubectl: str, version: str) -> str:
     dest = os.path.join(folder, "release", f"v{version}", "bin", system, machine)
     os.makedirs(dest)
     shutil.copy(kubectl, os.path.join(dest, "kubectl"))
-    data = open(kubectl, "rb").read()
+    with open(kubectl, "rb") as f:
+        data = f.read()
     for algo in ("sha256", "sha512"):
         with open(os.path.join(dest, f"kubectl.{algo}"), "w") as f:
             f.write(hashlib.new(algo, data).hexdigest())
@@ -157,7 +158,7 @@ def main() -> int:
                 timed([k, "get", "pods"], e)
             used = kubectl
             if not args.direct:
-                found = subprocess.run([kctx, "kubectl", "which", entry], env=e, capture_output=True, text=True)
+                found = subprocess.run([kctx, "kubectl", "which", entry], env=e, capture_output=True, text=True, check=False)
                 path = found.stdout.strip().split()[0] if found.returncode == 0 and found.stdout.strip() else ""
                 used = path if os.path.isfile(path) else kubectl
             for _ in range(3):

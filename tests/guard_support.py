@@ -94,7 +94,7 @@ class Guarded:
         data = input.encode() if isinstance(input, str) else input
         proc = subprocess.run([K, *args], env=full, input=data,
                               stdin=None if data is not None else subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout, start_new_session=True)
+                              capture_output=True, timeout=timeout, start_new_session=True, check=False)
         return subprocess.CompletedProcess(proc.args, proc.returncode,
                                            proc.stdout.decode("utf-8", "replace"),
                                            proc.stderr.decode("utf-8", "replace"))
@@ -137,6 +137,6 @@ def setup_guarded(tmp_path: Path, fake_api: Any, kubectl: str, config: str = CON
     return Guarded(kubectl=kubectl, servers=servers, kubeconfig=kc, root=tmp_path)
 
 
-@pytest.fixture
-def guarded(tmp_path: Path, fake_api: Any, kubectl_bin: str) -> Guarded:
+@pytest.fixture(name="guarded")
+def guarded_fixture(tmp_path: Path, fake_api: Any, kubectl_bin: str) -> Guarded:
     return setup_guarded(tmp_path, fake_api, kubectl_bin)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from guard_support import K, Guarded, guarded  # noqa: F401 - the fixture
+from guard_support import Guarded, K, guarded_fixture  # noqa: F401 - the fixture
 
 from kctx.errors import GUARD_ABORTED, INTERRUPTED
 

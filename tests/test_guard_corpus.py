@@ -144,8 +144,8 @@ def test_command_table_is_kubectls(kubectl_tree: dict[tuple[str, ...], Any], kub
     # The walk here does not probe optional values (slow): committed "name?" counts as a value.
     committed = {lvl: s.replace("?", "") for lvl, s in cmdtree.NOVALUE.items()}
     for level, names in namespace["NOVALUE"].items():
-        optional = [n for n in cmdtree.NOVALUE[level].split() if n.endswith("?")]
-        assert set(names.split()) | {n[:-1] for n in optional} == set(committed[level].split()), level
+        optional = {n[:-1] for n in cmdtree.NOVALUE[level].split() if n.endswith("?")}
+        assert set(names.split()) | optional == set(committed[level].split()), level
     for level, names in namespace["VALUE"].items():
         optional = {n[:-1] for n in cmdtree.NOVALUE[level].split() if n.endswith("?")}
         assert set(names.split()) == set(cmdtree.VALUE[level].split()) | optional, level

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from guard_support import K, Guarded, guarded  # noqa: F401 - the fixture
+from guard_support import Guarded, K, guarded_fixture  # noqa: F401 - the fixture
 
 from kctx.guard import fast
 
@@ -28,7 +28,7 @@ def k_fast_function(exec_line: str = 'echo FAST; return 0') -> str:
 def decide(argv: list[str], env: dict[str, str]) -> str:
     """"FAST" or "SLOW": what scripts/k's shell line does with `argv`."""
     proc = subprocess.run(["/bin/sh", "-c", k_fast_function() + '\nk_fast "$@" || echo SLOW', "k", *argv],
-                          env=env, capture_output=True, text=True, timeout=30)
+                          env=env, capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
 
@@ -57,7 +57,7 @@ def test_python_writes_the_note_after_a_read(shell: tuple[Guarded, dict[str, str
     g, env, _ = shell
     session = env["KUBECONFIG"].split(os.pathsep)[0]
     proc = subprocess.run([K, "get", "pods"], env={**env, "KCTX_NO_FAST": "1"}, capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+                          timeout=60, stdin=subprocess.DEVNULL, check=False)
     assert proc.returncode == 0, proc.stderr
     note = Path(session + ".k")
     lines = note.read_text().splitlines()
@@ -70,7 +70,7 @@ def test_python_writes_the_note_after_a_read(shell: tuple[Guarded, dict[str, str
     note.unlink()
     for argv in (["delete", "pod", "x"], ["--context", "dev", "get", "pods"], ["get", "pods", "-s", "https://x"]):
         subprocess.run([K, *argv], env={**env, "KCTX_NO_FAST": "1"}, capture_output=True, timeout=60,
-                       stdin=subprocess.DEVNULL, start_new_session=True)
+                       stdin=subprocess.DEVNULL, start_new_session=True, check=False)
         assert not note.exists(), argv
 
 
@@ -81,7 +81,7 @@ def test_reads_skip_python(shell: tuple[Guarded, dict[str, str], Path], tmp_path
     for _ in range(8):
         write_note(session, str(wrapper))
         proc = subprocess.run([K, "-n", "kube-system", "get", "pods"], env=env, capture_output=True, text=True,
-                              timeout=60, stdin=subprocess.DEVNULL)
+                              timeout=60, stdin=subprocess.DEVNULL, check=False)
         assert proc.returncode == 0, proc.stderr
         fast_runs = len((tmp_path / "fast-ran").read_text().splitlines()) if (tmp_path / "fast-ran").exists() else 0
     assert fast_runs >= 5  # 1 run in 16 goes through Python on purpose

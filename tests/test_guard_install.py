@@ -19,7 +19,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("fresh") / "venv"
     venv.create(target, with_pip=True)
     proc = subprocess.run([str(target / "bin" / "pip"), "install", "-q", str(ROOT)], capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, check=False)
     if proc.returncode != 0:
         pytest.skip(f"pip install . failed here (no package index?): {proc.stderr[-500:]}")
     site = next((target / "lib").glob("python*/site-packages"))
@@ -36,12 +36,12 @@ def _env(path: list[str], **extra: str) -> dict[str, str]:
 
 def test_help_without_and_with_kubectl(installed: Path, kubectl_path_dir: Path) -> None:
     bare = subprocess.run([str(installed / "k"), "--help"], env=_env([str(installed), "/usr/sbin", "/sbin"]),
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert bare.returncode == 0, bare.stderr
     assert "k: kubectl with a guard" in bare.stdout and "KCTX_CONFIRM" in bare.stdout
     assert "PTH-RAN" not in bare.stderr  # started with -I -S: no site, no .pth
     full = subprocess.run([str(installed / "k"), "--help"], env=_env([str(installed), str(kubectl_path_dir)]),
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert full.returncode == 0 and "kubectl controls the Kubernetes cluster manager" in full.stdout
 
 
@@ -58,10 +58,10 @@ def test_guards_from_the_installed_package(installed: Path, kubectl_bin: str, fa
     (link_dir / "k").symlink_to(installed / "k")  # as pipx exposes it
     for k in (installed / "k", link_dir / "k"):
         read = subprocess.run([str(k), "get", "pods"], env=env, capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL, start_new_session=True)
+                              stdin=subprocess.DEVNULL, start_new_session=True, check=False)
         assert read.returncode == 0, read.stderr
         write = subprocess.run([str(k), "delete", "pod", "x"], env=env, capture_output=True, text=True,
-                               timeout=60, stdin=subprocess.DEVNULL, start_new_session=True)
+                               timeout=60, stdin=subprocess.DEVNULL, start_new_session=True, check=False)
         assert write.returncode == 4 and "KCTX_CONFIRM=prod" in write.stderr
         assert "PTH-RAN" not in read.stderr + write.stderr
     assert [str(r) for r in api.writes()] == []

@@ -52,7 +52,7 @@ printf '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential"
     env = _env(tmp_path, kc, [shim, real])
     for args in (["get", "pods"], ["delete", "pod", "x"]):
         proc = subprocess.run([K, *args], env=env, capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL, start_new_session=True)
+                              stdin=subprocess.DEVNULL, start_new_session=True, check=False)
         assert proc.returncode == 0, proc.stderr
     assert any(r.token == api.token for r in api.requests)
     assert [str(r) for r in api.writes()] == ["DELETE /api/v1/namespaces/default/pods/x"]
@@ -73,10 +73,10 @@ def test_own_k_is_never_kubectl(tmp_path: Path, kubectl_bin: str) -> None:
     real.mkdir()
     (real / "kubectl").symlink_to(kubectl_bin)
     env = _env(tmp_path, tmp_path / "none", [shim, copy, real])
-    proc = subprocess.run([K, "version", "--client"], env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([K, "version", "--client"], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0 and "Client Version" in proc.stdout, proc.stderr
     env["PATH"] = os.pathsep.join([str(shim), str(copy), str(tmp_path / "tools")])
-    proc = subprocess.run([K, "version", "--client"], env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([K, "version", "--client"], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode != 0 and "kubectl" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -85,6 +85,6 @@ def test_a_wrapper_leading_back_to_k_is_cut_short(tmp_path: Path) -> None:
     wrap.mkdir()
     _script(wrap / "kubectl", f'#!/bin/sh\necho x >> "$COUNT_FILE"\nexec {K} "$@"\n')
     env = _env(tmp_path, tmp_path / "none", [wrap])
-    proc = subprocess.run([K, "get", "pods"], env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([K, "get", "pods"], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode != 0 and "leads back to k" in proc.stderr
     assert len((tmp_path / "count").read_text().splitlines()) <= 4

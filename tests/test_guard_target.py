@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fakeapi import write_kubeconfig
-from guard_support import Guarded, guarded  # noqa: F401 - the fixture
+from guard_support import Guarded, guarded_fixture  # noqa: F401 - the fixture
 
 from kctx.errors import GUARD_REFUSED
 

@@ -85,8 +85,19 @@ def _first_word(args: list[str], level: str) -> int:
 class Parsed:
     """The command path, flags and arguments of one kubectl command line."""
 
-    __slots__ = ("argv", "path", "level", "word_at", "flags", "spans", "args", "dash", "plugin",
-                 "unknown", "errors")
+    __slots__ = (
+        "args",
+        "argv",
+        "dash",
+        "errors",
+        "flags",
+        "level",
+        "path",
+        "plugin",
+        "spans",
+        "unknown",
+        "word_at",
+    )
 
     def __init__(self, argv: list[str]) -> None:
         self.argv = argv

@@ -128,7 +128,7 @@ def run_preview(kubectl: str, p: Parsed, tty: int, stdin_fd: int | None, cfg: di
         if stdin_fd is not None:
             os.lseek(stdin_fd, 0, os.SEEK_SET)
         stdin: Any = stdin_fd if stdin_fd is not None else subprocess.DEVNULL
-        proc = subprocess.run([kubectl, *args], stdin=stdin, stdout=subprocess.PIPE, stderr=tty, env=env)
+        proc = subprocess.run([kubectl, *args], stdin=stdin, stdout=subprocess.PIPE, stderr=tty, env=env, check=False)
         outputs.append((title, proc.returncode, proc.stdout))
     write = _writer(tty)
     if p.level == "patch" and len(outputs) == 2 and outputs[0][1] == 0 and outputs[1][1] == 0:

@@ -36,7 +36,7 @@ def _env(home: str) -> dict[str, str]:
 
 def _help(kubectl: str, path: tuple[str, ...], env: dict[str, str]) -> str:
     out = subprocess.run([kubectl, *path, "--help"], capture_output=True, text=True, env=env,
-                         stdin=subprocess.DEVNULL, timeout=60)
+                         stdin=subprocess.DEVNULL, timeout=60, check=False)
     return out.stdout
 
 
@@ -99,7 +99,7 @@ def parse(path: tuple[str, ...], text: str) -> Command:
 
 
 def _options(kubectl: str, env: dict[str, str]) -> Command:
-    out = subprocess.run([kubectl, "options"], capture_output=True, text=True, env=env, timeout=60).stdout
+    out = subprocess.run([kubectl, "options"], capture_output=True, text=True, env=env, timeout=60, check=False).stdout
     cmd = Command(())
     for line in out.splitlines():
         m = _FLAG.match(line)
@@ -148,7 +148,7 @@ def _optional(kubectl: str, path: tuple[str, ...], long: str, env: dict[str, str
     """True when `--long` may be given without a value (pflag's NoOptDefVal)."""
     argv = [kubectl, *path, "--server=https://127.0.0.1:9", "--request-timeout=1s", f"--{long}"]
     try:
-        out = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=15)
+        out = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=15, check=False)
     except subprocess.TimeoutExpired:
         return True  # it got past flag parsing and ran
     if "applying preferences" in out.stderr:
@@ -168,7 +168,7 @@ that loading this costs `k` next to nothing: NOVALUE holds the flags that take n
 
 def render_cmdtree(tree: dict[tuple[str, ...], Command], version: str) -> str:
     lines = [CMDTREE_HEADER.format(version=version)]
-    lines.append("VERSION = %r\n" % version)
+    lines.append(f"VERSION = {version!r}\n")
     lines.append("SUBCOMMANDS = {")
     for path in sorted(tree):
         cmd = tree[path]
@@ -184,9 +184,9 @@ def render_cmdtree(tree: dict[tuple[str, ...], Command], version: str) -> str:
     for table, kinds in (("NOVALUE", "bo"), ("VALUE", "v")):
         lines.append(f"{table} = {{")
         for path in sorted(tree):
-            names = sorted(n + ("?" if kind == "o" else "") for n, kind in tree[path].takes_value.items()
+            flags = sorted(n + ("?" if kind == "o" else "") for n, kind in tree[path].takes_value.items()
                            if kind in kinds)
-            lines.append(f"    {' '.join(path)!r}: {' ' + ' '.join(names) + ' '!r},")
+            lines.append(f"    {' '.join(path)!r}: {' ' + ' '.join(flags) + ' '!r},")
         lines.append("}\n")
     lines.append("SHORTS = {")
     for path in sorted(tree):
@@ -197,7 +197,7 @@ def render_cmdtree(tree: dict[tuple[str, ...], Command], version: str) -> str:
 
 
 def version_of(kubectl: str) -> str:
-    out = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True, timeout=60, check=False).stdout
     m = re.search(r"Client Version: (v\S+)", out)
     return m.group(1) if m else "unknown"
 

@@ -115,10 +115,8 @@ def _quote(text: str) -> str:
     for c in text:
         if c == '"' or c == "\\":
             out.append("\\" + c)
-        elif c < " " or c == "\x7f":
-            out.append("\\u%04x" % ord(c))
-        elif "\ud800" <= c <= "\udfff":  # lone surrogates from undecodable argv bytes
-            out.append("\\u%04x" % ord(c))
+        elif c < " " or c == "\x7f" or "\ud800" <= c <= "\udfff":
+            out.append(f"\\u{ord(c):04x}")
         else:
             out.append(c)
     out.append('"')

@@ -38,7 +38,7 @@ def normalise_server(url: str) -> str:
     if not sep:
         scheme, rest = "https", url
     scheme = scheme.lower()
-    hostport, slash, path = rest.partition("/")
+    hostport, _slash, path = rest.partition("/")
     hostport = hostport.rpartition("@")[2]  # user info never names another cluster
     if hostport.startswith("["):  # IPv6 literal
         host, _, after = hostport[1:].partition("]")
@@ -130,7 +130,7 @@ def _from_text(text: str, origin: str) -> Doc:
         server = body.get("server")
         doc.clusters[name] = server if isinstance(server, str) else ""
     for name, body in _named(raw.get("contexts"), "context", origin).items():
-        doc.contexts[name] = {k: (body.get(k) if isinstance(body.get(k), str) else "")
+        doc.contexts[name] = {k: v if isinstance(v := body.get(k), str) else ""
                               for k in ("cluster", "user", "namespace")}
     current = raw.get("current-context")
     doc.current = current if isinstance(current, str) else ""
