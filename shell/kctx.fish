@@ -11,18 +11,23 @@ set -g __kctx_warn_pre @WARN_PRE@
 set -g __kctx_warn_post @WARN_POST@
 set -g __kctx_ns_slot @NS_SLOT@
 
+# How to start kctx: its Python with -I -S and kctx's folders on sys.path when `kctx init`
+# could see them (no site scan, no `import re` of a console script: ~13 ms less per use),
+# else the kctx command.
+set -g __kctx_cmd @CMD@
+
 function kctx --description 'kctx: a kubeconfig per cluster, a target per shell'
     switch "$argv[1]"
         case use ns off unlock lock _adopt
             set -l __kctx_out ''
             KCTX_SHELL=fish KCTX_SHELL_PID=$fish_pid KCTX_SESSION="$__kctx_session" \
                 KCTX_PREVIOUS="$__kctx_prev_entry" KCTX_PREVIOUS_NS="$__kctx_prev_ns" \
-                command kctx $argv | read -z __kctx_out
+                command $__kctx_cmd $argv | read -z __kctx_out
             set -l __kctx_rc $pipestatus[1]
             test $__kctx_rc -eq 0; or return $__kctx_rc
             printf '%s' $__kctx_out | source
         case '*'
-            command kctx $argv
+            command $__kctx_cmd $argv
     end
 end
 

@@ -13,17 +13,23 @@ typeset -g __kctx_warn_post=@WARN_POST@
 typeset -g __kctx_ns_slot=@NS_SLOT@
 \builtin zmodload zsh/datetime 2>/dev/null  # EPOCHSECONDS, for the unlock indicator
 
+# How to start kctx: its Python with -I -S and kctx's folders on sys.path when `kctx init`
+# could see them (no site scan, no `import re` of a console script: ~13 ms less per use),
+# else the kctx command.
+typeset -ga __kctx_cmd
+__kctx_cmd=@CMD@
+
 kctx() {
     case ${1-} in
     (use|ns|off|unlock|lock|_adopt)
         \builtin local __kctx_out
         __kctx_out=$(KCTX_SHELL=zsh KCTX_SHELL_PID=$$ KCTX_SESSION=${__kctx_session-} \
             KCTX_PREVIOUS=${__kctx_prev_entry-} KCTX_PREVIOUS_NS=${__kctx_prev_ns-} \
-            \command kctx "$@") || \builtin return
+            \command "${__kctx_cmd[@]}" "$@") || \builtin return
         \builtin eval "$__kctx_out"
         ;;
     (*)
-        \command kctx "$@"
+        \command "${__kctx_cmd[@]}" "$@"
         ;;
     esac
 }

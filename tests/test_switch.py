@@ -398,3 +398,23 @@ def test_store_and_session_agree_on_entry_names():
     for name in ("a", "prod-eu", "a.b_c", "-a", ".a", "a" * 63, "a" * 64, "", "a b", "é", "a/b", "A9"):
         assert session.valid_name(name) == valid_name(name), name
     assert switch.valid_namespace("kube-system") and not switch.valid_namespace("Kube")
+
+
+def test_the_integration_starts_kctx_without_site(store):
+    r = bash('declare -p __kctx_cmd; kctx use alpha && printf "<%s>" "$KCTX_CONTEXT"')
+    assert r.returncode == 0, r.stderr
+    assert '"-I" [2]="-S"' in r.stdout and r.stdout.endswith("<alpha>")
+    r = bash('declare -p __kctx_cmd; kctx use alpha && printf "<%s>" "$KCTX_CONTEXT"',
+             KCTX_NO_FAST_START="1")
+    assert 'declare -a __kctx_cmd=([0]="kctx")' in r.stdout and r.stdout.endswith("<alpha>")
+
+
+def test_the_start_command_fails_in_one_line_when_kctx_moved(store):
+    words = switch.start_command()
+    import re
+
+    boot = re.sub(r"sys\.path \+= \[.*\]", "sys.path += ['/nonexistent']", words[-1])
+    assert boot != words[-1]
+    r = subprocess.run([*words[:-1], boot, "use", "alpha"], check=False, capture_output=True, text=True,
+                       cwd="/")
+    assert r.returncode == 1 and r.stderr.startswith("kctx: cannot start") and r.stderr.count("\n") == 1
