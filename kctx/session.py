@@ -146,9 +146,15 @@ def write(path: str, text: str | bytes) -> None:
 
 
 def remove(path: str) -> None:
-    for p in (path, unlock_path(path)):
+    """Remove a session file and the files kept beside it (<session>.unlock, the guard's <session>.k)."""
+    folder, base = os.path.split(path)
+    try:
+        names = [n for n in os.listdir(folder) if n == base or n.startswith(base + ".")]
+    except OSError:
+        names = [base]
+    for name in names:
         try:
-            os.unlink(p)
+            os.unlink(os.path.join(folder, name))
         except OSError:
             pass
 
@@ -362,10 +368,10 @@ def sweep(force: bool = False) -> list[str]:
         return removed
     for name in names:
         path = os.path.join(folder, name)
-        base = name
-        for suffix in (".unlock",):
-            base = base.removesuffix(suffix)
-        if base.endswith(".tmp"):
+        # <pid>-<random>.json, and files beside it: .unlock, the guard's .k, temporary files.
+        cut = name.find(".json")
+        base = name[: cut + 5] if cut >= 0 else name
+        if name.endswith(".tmp"):
             # A write that died half-way: old temp files only.
             try:
                 if now - os.stat(path).st_mtime > SWEEP_EVERY:

@@ -117,7 +117,8 @@ __kctx_hook() {
 __kctx_exit() {
     \builtin local __kctx_rc=$?  # $? is expanded before local runs
     if [[ -n ${__kctx_session-} && ${__kctx_pid-} == "${BASHPID:-$$}" ]]; then
-        \command rm -f -- "$__kctx_session" "$__kctx_session.unlock" 2>/dev/null
+        # the session and the files beside it (.unlock, the guard's .k); no glob: failglob, nomatch
+        \command rm -f -- "$__kctx_session" "$__kctx_session.unlock" "$__kctx_session.k" 2>/dev/null
     fi
     \builtin return $__kctx_rc
 }

@@ -111,7 +111,9 @@ end
 
 function __kctx_exit --on-event fish_exit
     if test -n "$__kctx_session" -a "$__kctx_pid" = "$fish_pid"
-        command rm -f -- $__kctx_session $__kctx_session.unlock 2>/dev/null
+        # the session and the files beside it (.unlock, the guard's .k); `set` allows no match
+        set -l files $__kctx_session $__kctx_session.*
+        command rm -f -- $files 2>/dev/null
     end
 end
 

@@ -125,7 +125,8 @@ __kctx_exit() {
     \builtin local __kctx_rc=$?
     # zshexit also runs when a subshell calls exit: only the shell that owns the session counts.
     if [[ -n ${__kctx_session-} && ${__kctx_pid-} == $$ && ${ZSH_SUBSHELL:-0} == 0 ]]; then
-        \command rm -f -- "$__kctx_session" "$__kctx_session.unlock" 2>/dev/null
+        # the session and the files beside it (.unlock, the guard's .k); no glob: failglob, nomatch
+        \command rm -f -- "$__kctx_session" "$__kctx_session.unlock" "$__kctx_session.k" 2>/dev/null
     fi
     \builtin return $__kctx_rc
 }

@@ -144,8 +144,9 @@ def test_session_files_private_without_secrets_and_removed_on_exit(shell, store)
     text = Path(session).read_text()
     assert "token" not in text and store["beta-prod"].token not in text
     assert os.path.basename(session).startswith(f"{sh.p.pid}-")
+    Path(session + ".k").write_text("the guard's note")
     assert sh.close() == 0
-    assert not os.path.exists(session)
+    assert not os.path.exists(session) and not os.path.exists(session + ".k")
 
 
 def test_bash_keeps_an_existing_exit_trap_and_prompt_command(store, tmp_path):

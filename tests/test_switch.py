@@ -338,9 +338,10 @@ def test_sweep_removes_sessions_of_shells_that_are_gone(store, run_kctx):
     os.makedirs(folder, mode=0o700, exist_ok=True)
     dead = os.path.join(folder, f"{_dead_pid()}-abcdef.json")
     live = os.path.join(folder, f"{os.getpid()}-abcdef.json")
-    for p in (dead, live, dead + ".unlock"):
+    for p in (dead, live, dead + ".unlock", dead + ".k", live + ".k"):
         Path(p).write_text("{}")
-    assert sorted(session.sweep()) == sorted([dead, dead + ".unlock"])
+    assert sorted(session.sweep()) == sorted([dead, dead + ".unlock", dead + ".k"])
+    assert os.path.exists(live + ".k")
     assert os.path.exists(live)
     # at most every SWEEP_EVERY seconds
     Path(dead).write_text("{}")
