@@ -88,3 +88,18 @@ def test_a_wrapper_leading_back_to_k_is_cut_short(tmp_path: Path) -> None:
     proc = subprocess.run([K, "get", "pods"], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode != 0 and "leads back to k" in proc.stderr
     assert len((tmp_path / "count").read_text().splitlines()) <= 4
+
+
+def test_kubectl_gets_default_signal_dispositions(tmp_path: Path) -> None:
+    """Python ignores SIGPIPE; kubectl run by k must not inherit that (`k ... | head`)."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    _script(probe / "kubectl", '#!/bin/sh\nwhile read -r l; do case $l in SigIgn:*) echo "$l";; esac; done'
+                               ' < /proc/$$/status\n')
+    env = _env(tmp_path, tmp_path / "none", [probe])
+    env["KCTX_NO_FAST"] = "1"
+    proc = subprocess.run([K, "version", "--client"], env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    ignored = int(proc.stdout.split("SigIgn:")[1].split()[0], 16)
+    assert not ignored & (1 << (13 - 1))  # SIGPIPE

@@ -239,3 +239,15 @@ def test_audit_records(guarded: Guarded, run_kctx) -> None:  # type: ignore[no-u
     as_json = json.loads(run_kctx("audit", "-o", "json").stdout)
     assert as_json == recs
     assert len(json.loads(run_kctx("audit", "-o", "json", "--last", "1").stdout)) == 1
+
+
+def test_namespace_set_through_kubectl_config_counts(guarded: Guarded) -> None:
+    """kubectl rewrites the session file as YAML: k still reads the namespace from it."""
+    env = {"KUBECONFIG": guarded.shell_kubeconfig("shared")}
+    session = guarded.sessions["shared"]
+    assert guarded.k("delete", "pod", "x", entry=None, env=env).returncode == 0
+    ns = guarded.k("config", "set-context", "--current", "--namespace=prod-payments", entry=None, env=env)
+    assert ns.returncode == 0, ns.stderr
+    assert not Path(session).read_text().lstrip().startswith("{")  # now kubectl's YAML
+    assert refused(guarded.k("delete", "pod", "x", entry=None, env=env))
+    assert guarded.writes("shared") == ["DELETE /api/v1/namespaces/dev-x/pods/x"]

@@ -75,6 +75,13 @@ def exec_kubectl(argv: list[str], target: Any = None, entry: str | None = None, 
         os.close(stdin_fd)
     sys.stdout.flush()
     sys.stderr.flush()
+    # Python ignores SIGPIPE (and SIGXFSZ); ignored signals survive exec, and kubectl piped into
+    # `head` must die of SIGPIPE as it does when run directly. (_signal: `signal` imports enum.)
+    import _signal
+
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        if hasattr(_signal, name):
+            _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
     try:
         os.execv(kubectl, [kubectl, *argv])
     except OSError as e:
