@@ -349,3 +349,17 @@ def test_use_without_a_name_and_no_terminal_fails(store):
                        stdin=subprocess.DEVNULL, env={**os.environ, "KCTX_SHELL": "bash",
                                                       "KCTX_SHELL_PID": str(os.getpid())}, check=False)
     assert r.returncode == 1 and r.stdout == "" and "no terminal" in r.stderr
+
+
+def test_unlock_and_lock_are_audited(store):
+    from kctx import audit
+
+    with PtyShell("bash") as sh:
+        sh.run("kctx use beta-prod")
+        sh.run("kctx unlock 10m")
+        sh.run("kctx lock")
+    records = [r for r in audit.read() if r.get("argv", [None])[0] == "kctx"]
+    assert [r["outcome"] for r in records] == ["unlock", "lock"]
+    assert records[0]["entry"] == "beta-prod" and records[0]["server"] == store["beta-prod"].url
+    assert records[0]["until"] > time.time() + 500
+    assert os.stat(paths.audit_file()).st_mode & 0o077 == 0

@@ -365,9 +365,10 @@ def unlock(duration: str) -> int:
     until = int(time.time()) + seconds
     server = str(rec.get("server") or "")
     session.write_unlock(path, entry, server, until)
-    _audit({"outcome": "unlocked", "entry": entry, "server": server,
-            "namespace": current_namespace() or "default", "until": until,
-            "argv": ["kctx", "unlock", duration]})
+    _audit({"outcome": "unlock", "entry": entry, "tier": tier, "server": server,
+            "namespace": current_namespace() or "default", "argv": ["kctx", "unlock", duration],
+            "detail": f"until {time.strftime('%Y-%m-%dT%H:%M:%S%z', time.localtime(until))}",
+            "until": until})
     from kctx import shellcode as sh_mod
 
     code = Code(sh.name)
@@ -399,8 +400,9 @@ def lock() -> int:
     state = session.unlock_state(sh.session) if sh.session else None
     removed = session.clear_unlock(sh.session) if sh.session else False
     if state:
-        _audit({"outcome": "locked", "entry": state["entry"], "server": state["server"],
-                "namespace": current_namespace() or "default", "argv": ["kctx", "lock"]})
+        _audit({"outcome": "lock", "entry": state["entry"], "server": state["server"],
+                "namespace": current_namespace() or "default", "argv": ["kctx", "lock"],
+                "detail": "unlock ended early"})
     code = Code(sh.name)
     code.set("__kctx_unlock_until", 0)
     code.set("__kctx_unlock_ind", "")
@@ -411,13 +413,30 @@ def lock() -> int:
 
 
 def _audit(record: dict[str, Any]) -> None:
+    """One line in the guard's audit log, shaped like the guard's own records."""
+    import time
+
     try:
         from kctx import audit
     except ImportError:
         return
     append = getattr(audit, "append", None)
-    if append is not None:
-        append(record)
+    if append is None:
+        return
+    now = time.time()
+    offset = time.strftime("%z", time.localtime(now))
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = ""
+    append({
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f"{offset[:3]}:{offset[3:]}",
+        **record,
+        "context": record.get("entry"),
+        "cwd": cwd,
+        "pid": os.getppid(),  # the shell
+        "user": os.environ.get("USER") or os.environ.get("LOGNAME") or str(os.getuid()),
+    })
 
 
 # -- reading the state ------------------------------------------------------------------------------
