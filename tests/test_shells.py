@@ -298,17 +298,29 @@ def test_unlock_shows_in_the_prompt_until_it_expires(shell, store):
 
 
 @pytest.mark.parametrize("shell", SHELLS)
-def test_completion_is_registered(shell, store):
+def test_completion_and_the_kubectl_function(shell, store):
     require(shell)
-    with PtyShell(shell, init="") as sh:
+    before = "autoload -Uz compinit && compinit -u -d $HOME/.zcompdump" if shell == "zsh" else None
+    with PtyShell(shell, init="", before_init=before) as sh:
         if shell == "bash":
             assert "_kctx_completion" in sh.run("complete -p kctx").output
             assert "__start_kubectl" in sh.run("complete -p k").output
-        elif shell == "fish":
-            assert "_kctx_completion" in sh.run("complete -c kctx").output
+        elif shell == "zsh":
+            assert sh.value('"$_comps[kctx]"') == "_kctx_completion"
+            assert sh.value('"$_comps[k]"') == "_kubectl"
         else:
-            # zsh -f has no compinit: the integration must load without errors all the same.
-            assert sh.run("true").status == 0
+            assert "_kctx_completion" in sh.run("complete -c kctx").output
+            assert "kubectl" in sh.run("complete -c k").output
+        if shutil.which("k"):
+            kind = {"bash": "type -t kubectl", "zsh": "whence -w kubectl", "fish": "type -t kubectl"}[shell]
+            assert "function" in sh.run(kind).output
+            sh.run("kctx use alpha")
+            r = sh.run("kubectl get pods")
+            assert r.status == 0, r.output
+            assert [q.path for q in store["alpha"].requests if q.path.endswith("/pods")]
+    with PtyShell(shell, init="--no-kubectl") as sh:
+        kind = {"bash": "type -t kubectl", "zsh": "whence -w kubectl", "fish": "type -t kubectl"}[shell]
+        assert "function" not in sh.run(kind).output
 
 
 def test_use_without_a_name_picks_on_the_terminal(store, tmp_path):
