@@ -251,3 +251,49 @@ def test_namespace_set_through_kubectl_config_counts(guarded: Guarded) -> None:
     assert not Path(session).read_text().lstrip().startswith("{")  # now kubectl's YAML
     assert refused(guarded.k("delete", "pod", "x", entry=None, env=env))
     assert guarded.writes("shared") == ["DELETE /api/v1/namespaces/dev-x/pods/x"]
+
+
+KUBERC = """\
+apiVersion: kubectl.config.k8s.io/v1beta1
+kind: Preference
+defaults:
+- command: delete
+  options:
+  - name: context
+    default: prod
+aliases:
+- name: prodkill
+  command: delete
+  prependArgs: [pod]
+  options:
+  - name: context
+    default: prod
+- name: getn
+  command: get
+  prependArgs: [namespaces]
+"""
+
+
+def test_kuberc_defaults_and_aliases(guarded: Guarded, tmp_path: Path) -> None:
+    kuberc = tmp_path / "kuberc"
+    kuberc.write_text(KUBERC)
+    env = {"KUBECONFIG": str(guarded.kubeconfig), "KUBERC": str(kuberc)}  # current context: dev
+    proc = guarded.k("delete", "pod", "x", entry=None, env=env)
+    assert refused(proc) and "KCTX_CONFIRM=prod" in proc.stderr  # kubectl would add --context=prod
+    assert refused(guarded.k("prodkill", "x", entry=None, env=env))
+    assert guarded.all_writes() == {}
+    read = guarded.k("getn", entry=None, env=env)  # an alias of a read: no question
+    assert read.returncode == 0, read.stderr
+    ok = guarded.k("delete", "pod", "x", "--context=dev", entry=None, env=env)  # given: no default
+    assert ok.returncode == 0, ok.stderr
+    off = guarded.k("delete", "pod", "y", entry=None, env={**env, "KUBECTL_KUBERC": "false"})
+    assert off.returncode == 0, off.stderr
+    assert guarded.all_writes() == {"dev": ["DELETE /api/v1/namespaces/web/pods/x",
+                                            "DELETE /api/v1/namespaces/web/pods/y"]}
+    confirmed = guarded.k("prodkill", "z", entry=None, env={**env, "KCTX_CONFIRM": "prod"})
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert guarded.writes("prod") == ["DELETE /api/v1/namespaces/payments/pods/z"]
+    kuberc.write_text("defaults: [\n")  # kctx cannot tell what kubectl makes of it
+    assert refused(guarded.k("delete", "pod", "x", entry=None, env=env))
+    read = guarded.k("get", "pods", entry=None, env=env)  # kubectl's own complaint, not k's
+    assert read.returncode != GUARD_REFUSED and "preferences" in read.stderr

@@ -89,6 +89,7 @@ class Parsed:
         "args",
         "argv",
         "dash",
+        "doubt",
         "errors",
         "flags",
         "level",
@@ -111,6 +112,7 @@ class Parsed:
         self.plugin: list[str] = []  # words of an unknown command (plugin candidate)
         self.unknown: list[str] = []  # flags the table does not know
         self.errors: list[str] = []  # what kubectl would reject (missing value, bad bool)
+        self.doubt: str | None = None  # why kctx cannot tell what kubectl will make of this line
 
     def last(self, name: str) -> str | None:
         values = self.flags.get(name)
@@ -123,7 +125,7 @@ class Parsed:
 
     @property
     def uncertain(self) -> bool:
-        return bool(self.unknown or self.errors)
+        return bool(self.unknown or self.errors or self.doubt)
 
     def has_flag(self, name: str) -> bool:
         """Whether the found command defines flag `name` (locally or globally)."""

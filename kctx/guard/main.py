@@ -108,6 +108,11 @@ def run(argv: list[str]) -> int:
     from kctx.guard.verbs import READ, classify
 
     p = parse(argv)
+    from kctx.guard import kuberc
+
+    where = kuberc.location(p)
+    if where and os.path.exists(where):
+        p = kuberc.apply(p)  # judged as kubectl will run it; run as typed (kubectl applies it)
     cfg = _config()
     guard = cfg["guard"] if cfg else None
     kind, _ = classify(p, guard)

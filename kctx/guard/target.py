@@ -243,6 +243,8 @@ class Target:
             self._locate(index)
         except Unresolved as e:
             d["unresolved"] = str(e)
+        if self._p.doubt and d["unresolved"] is None:
+            d["unresolved"] = self._p.doubt
 
     def _resolve_protection(self) -> None:
         from kctx.guard.verbs import scope
