@@ -297,3 +297,10 @@ def test_kuberc_defaults_and_aliases(guarded: Guarded, tmp_path: Path) -> None:
     assert refused(guarded.k("delete", "pod", "x", entry=None, env=env))
     read = guarded.k("get", "pods", entry=None, env=env)  # kubectl's own complaint, not k's
     assert read.returncode != GUARD_REFUSED and "preferences" in read.stderr
+
+
+def test_kubernetes_master_is_the_fallback_server(guarded: Guarded, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-config"
+    empty.write_text("apiVersion: v1\nkind: Config\n")
+    env = {"KUBECONFIG": str(empty), "KUBERNETES_MASTER": guarded.servers["prod"].url}
+    assert refused(guarded.k("delete", "pod", "x", entry=None, env=env))

@@ -283,7 +283,8 @@ class Target:
             if host and port:
                 server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
         if not server:
-            server = "http://localhost:8080"  # what kubectl falls back to
+            # What kubectl falls back to (client-go still reads KUBERNETES_MASTER for it).
+            server = os.environ.get("KUBERNETES_MASTER") or "http://localhost:8080"
         d["server"] = server
         # The kctx entry this is: a context named after an entry that reaches that entry's server
         # (a session file's context, an entry file's, or a user kubeconfig's twin of one).
