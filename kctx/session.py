@@ -388,8 +388,7 @@ def sweep(force: bool = False) -> list[str]:
             except OSError:
                 pass
     try:
-        with open(stamp, "w"):
-            pass
+        os.close(os.open(stamp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     except OSError:
         pass
     return removed

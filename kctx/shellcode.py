@@ -35,7 +35,8 @@ class Code:
         if self.shell == "fish":
             self.lines.append(f"set -g{'x' if export else ''} {name} {v}")
         else:
-            self.lines.append(f"{'export ' if export else ''}{name}={v}")
+            prefix = "\\builtin export " if export else ""
+            self.lines.append(f"{prefix}{name}={v}")
         return self
 
     def unset(self, name: str) -> Code:

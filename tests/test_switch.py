@@ -55,7 +55,7 @@ def emitted(*args: str, **env: str) -> dict[str, str]:
     assert r.returncode == 0, r.stderr
     out = {}
     for words in map(shlex.split, r.stdout.splitlines()):
-        if words and words[0] == "export":
+        while words and words[0] in ("builtin", "export"):
             words = words[1:]
         if len(words) == 1 and "=" in words[0]:
             k, v = words[0].split("=", 1)
