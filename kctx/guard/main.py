@@ -1,9 +1,10 @@
 """`k`: kubectl, except that a change to a protected cluster stops and asks first.
 
-Reads go straight to kubectl (os.execv: kubectl owns the terminal, its exit code and signals)
-after parsing the command line and nothing else. A change resolves the target; on a protected
-one it needs the entry's name typed on /dev/tty, KCTX_CONFIRM=<entry>, or `kctx unlock`.
-Every import here is on the path of every command a user types: keep them few and small.
+Reads go straight to kubectl (os.execv: kubectl owns the terminal, its exit code and signals);
+in a kctx shell most of them never reach this module (the shell fast path of scripts/k, fed by
+the note fast.remember writes). A change resolves the target, as kubectl will see it after its
+kuberc; on a protected one it needs the entry's name typed on /dev/tty, KCTX_CONFIRM=<entry>,
+or `kctx unlock`. Every import here is on the path of commands users type: keep them few.
 """
 
 import os
