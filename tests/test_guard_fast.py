@@ -84,7 +84,7 @@ def test_reads_skip_python(shell: tuple[Guarded, dict[str, str], Path], tmp_path
                               timeout=60, stdin=subprocess.DEVNULL, check=False)
         assert proc.returncode == 0, proc.stderr
         fast_runs = len((tmp_path / "fast-ran").read_text().splitlines()) if (tmp_path / "fast-ran").exists() else 0
-    assert fast_runs >= 5  # 1 run in 16 goes through Python on purpose
+    assert fast_runs >= 4  # 1 run in 16 goes through Python on purpose
     assert set((tmp_path / "fast-ran").read_text().split()) == {"1"}  # KCTX_IN_K for nested k
     assert any("/namespaces/kube-system/pods" in r.path for r in g.servers["prod"].requests)
 
