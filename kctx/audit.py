@@ -14,8 +14,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-# What a record's "outcome" can be.
-OUTCOMES = ("confirmed", "aborted", "interrupted", "refused", "confirmed-by-env", "unlocked")
+# What a record's "outcome" can be: k's decisions, then kctx unlock/lock (kctx/commands/switch.py).
+OUTCOMES = ("confirmed", "aborted", "interrupted", "refused", "confirmed-by-env", "unlocked", "unlock", "lock")
 
 
 def append(record: dict[str, Any]) -> None:

@@ -13,7 +13,11 @@ def _command(rec: dict[str, Any]) -> str:
     from kctx.guard.ask import command_line
 
     argv = rec.get("argv")
-    return command_line([str(a) for a in argv]) if isinstance(argv, list) else ""
+    if not isinstance(argv, list):
+        return ""
+    words = [str(a) for a in argv]
+    # k's records hold kubectl's arguments; kctx unlock/lock records hold their whole command.
+    return command_line(words[1:], prog="kctx") if words[:1] == ["kctx"] else command_line(words)
 
 
 def audit_(output: str, last: int | None = None, entry: str | None = None) -> int:
