@@ -19,12 +19,10 @@ BIN = os.path.dirname(sys.executable)
 def kubeconfig(path: str, n: int) -> None:
     with open(path, "w") as f:
         f.write("apiVersion: v1\nkind: Config\nclusters:\n")
-        for i in range(n):
-            f.write(f"- name: c{i}\n  cluster:\n    server: https://10.0.{i // 250}.{i % 250}:6443\n"
-                    f"    certificate-authority-data: {'QUJD' * 300}\n")
+        f.writelines(f"- name: c{i}\n  cluster:\n    server: https://10.0.{i // 250}.{i % 250}:6443\n"
+                    f"    certificate-authority-data: {'QUJD' * 300}\n" for i in range(n))
         f.write("users:\n")
-        for i in range(n):
-            f.write(f"- name: u{i}\n  user:\n    token: token-{i}-{'x' * 40}\n")
+        f.writelines(f"- name: u{i}\n  user:\n    token: token-{i}-{'x' * 40}\n" for i in range(n))
         f.write("contexts:\n")
         for i in range(n):
             tier = "prod" if i % 10 == 0 else "dev"

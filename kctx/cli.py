@@ -24,7 +24,7 @@ def _entry_names(ctx: click.Context, param: click.Parameter, incomplete: str) ->
         from kctx.store import load_hot_index
 
         index = load_hot_index()
-    except Exception:
+    except Exception:  # noqa: BLE001 - a completion must never print a traceback
         return []
     return [CompletionItem(n, help=rec.get("tier")) for n, rec in sorted(index.items()) if n.startswith(incomplete)]
 
@@ -34,7 +34,7 @@ def _tier_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> 
         from kctx import config
 
         return [t for t in config.load()["tiers"] if t.startswith(incomplete)]
-    except Exception:
+    except Exception:  # noqa: BLE001 - a completion must never print a traceback
         return []
 
 
@@ -49,7 +49,7 @@ def _namespaces(ctx: click.Context, param: click.Parameter, incomplete: str) -> 
             with open(hist, encoding="utf-8") as f:
                 seen.update(line.strip() for line in f if line.strip())
         return sorted(n for n in seen if n.startswith(incomplete))
-    except Exception:
+    except Exception:  # noqa: BLE001 - a completion must never print a traceback
         return []
 
 

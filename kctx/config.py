@@ -91,7 +91,7 @@ def _merge(raw: Any) -> dict[str, Any]:
         raise _fail("top level", "expected a mapping")
     unknown = set(raw) - set(DEFAULTS)
     if unknown:
-        raise _fail(sorted(unknown)[0], "unknown setting")
+        raise _fail(min(unknown), "unknown setting")
     cfg: dict[str, Any] = {k: dict(v) for k, v in DEFAULTS.items()}
     cfg["tiers"] = {k: dict(v) for k, v in DEFAULT_TIERS.items()}
 

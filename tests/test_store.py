@@ -6,7 +6,6 @@ import os
 import stat
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -48,7 +47,7 @@ def kubeconfig(path: Path, contexts: list[tuple[str, str]], extra_users: str = "
 
 
 def run(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([KCTX, *args], capture_output=True, text=True, **kw)
+    return subprocess.run([KCTX, *args], capture_output=True, text=True, check=False, **kw)
 
 
 def digest(path: Path) -> str:
@@ -334,7 +333,7 @@ def test_full_disk_leaves_the_store_as_it_was(tmp_path):
     big = kubeconfig(tmp_path / "big", [(f"big-{i}", f"https://b{i}") for i in range(50)])
     text = big.read_text().replace("token: secret", "token: " + "x" * 3000 + "secret")
     big.write_text(text)
-    r = subprocess.run(["bash", "-c", f"ulimit -f 2; exec {KCTX} import {big}"], capture_output=True, text=True)
+    r = subprocess.run(["bash", "-c", f"ulimit -f 2; exec {KCTX} import {big}"], capture_output=True, text=True, check=False)
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     after = {p.name: p.read_bytes() for p in Path(paths.data_dir()).rglob("*") if p.is_file()}

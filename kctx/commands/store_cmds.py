@@ -7,7 +7,7 @@ from typing import Any
 from kctx import config, paths
 from kctx.errors import FatalError
 from kctx.render import emit_json, info, safe, table
-from kctx.store import Entry, Store
+from kctx.store import Store
 
 
 def default_sources() -> list[str]:
