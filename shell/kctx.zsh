@@ -20,6 +20,7 @@ typeset -ga __kctx_cmd
 __kctx_cmd=@CMD@
 
 kctx() {
+    \builtin emulate -L zsh
     case ${1-} in
     (use|ns|off|unlock|lock|_adopt)
         \builtin local __kctx_out
@@ -141,5 +142,8 @@ __kctx_adopt_if_inherited() {
 }
 
 typeset -ga precmd_functions zshexit_functions
-(( ${precmd_functions[(Ie)__kctx_hook]} )) || precmd_functions=(__kctx_hook $precmd_functions)
-(( ${zshexit_functions[(Ie)__kctx_exit]} )) || zshexit_functions+=(__kctx_exit)
+() {
+    \builtin emulate -L zsh  # whatever the user's options (nounset, ksh_arrays, ...)
+    (( ${precmd_functions[(Ie)__kctx_hook]} )) || precmd_functions=(__kctx_hook $precmd_functions)
+    (( ${zshexit_functions[(Ie)__kctx_exit]} )) || zshexit_functions+=(__kctx_exit)
+}

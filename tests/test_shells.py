@@ -375,3 +375,14 @@ def test_unlock_and_lock_are_audited(store):
     assert records[0]["entry"] == "beta-prod" and records[0]["server"] == store["beta-prod"].url
     assert records[0]["until"] > time.time() + 500
     assert os.stat(paths.audit_file()).st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("shell,options", [("bash", "set -u"), ("zsh", "setopt nounset ksh_arrays sh_word_split")])
+def test_strict_user_options_do_not_break_the_integration(shell, options, store):
+    with PtyShell(shell, before_init=options) as sh:
+        assert sh.run("true").status == 0
+        assert sh.run("kctx use alpha").segment == "⎈ alpha:default "
+        assert sh.run("kctx ns web").segment == "⎈ alpha:web "
+        assert sh.run("kubectl config set-context --current --namespace=x").segment == "⎈ alpha:x "
+        r = sh.run("kctx off")
+        assert r.status == 0 and r.segment == "" and "parameter not set" not in r.output
