@@ -4,6 +4,19 @@ The commands that change the shell (use, ns, off, unlock, lock) print shell code
 which the integration's `kctx` function evaluates only when they succeed; every message for
 humans goes to stderr. They run on the hot path, so this module imports little at the top:
 kctx.main calls them without loading click.
+
+What the integration's `kctx` function passes in (environment of the command only):
+  KCTX_SHELL (bash|zsh|fish), KCTX_SHELL_PID, KCTX_SESSION (this shell's session file),
+  KCTX_PREVIOUS / KCTX_PREVIOUS_NS (for `use -` / `ns -`).
+What `use` sets in the shell:
+  exported   KUBECONFIG=<session>:<entry file>, KCTX_CONTEXT, KCTX_NAMESPACE, KCTX_TIER
+  shell-only __kctx_session, __kctx_pid, __kctx_kubeconfig (what KUBECONFIG should be),
+             __kctx_content (the session file as written), __kctx_entry, __kctx_entry_file,
+             __kctx_seg / __kctx_tmpl (the prompt segment, and with NS_SLOT for the namespace),
+             __kctx_prev_entry, __kctx_prev_ns, __kctx_unlock_until, __kctx_unlock_ind;
+             the hook derives KCTX_PS1 (bash, zsh; fish: kctx_prompt) from them.
+`off` points KUBECONFIG at a session file whose current context does not exist, so kubectl
+refuses to run instead of falling back to ~/.kube/config, and unsets KCTX_CONTEXT/NAMESPACE/TIER.
 """
 
 from __future__ import annotations
