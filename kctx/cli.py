@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from kctx import __version__
-from kctx.errors import CRASH, INTERRUPTED, USAGE, FatalError
+from kctx.errors import INTERRUPTED, USAGE, exit_code
 
 OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
                       help="Output format.")
@@ -323,34 +323,11 @@ def doctor_cmd(offline: bool, fix: bool, output: str) -> int:
 
 
 
-def _crash(exc: BaseException) -> int:
-    import traceback
-
-    from kctx import paths
-
-    log = paths.crash_log()
-    try:
-        from kctx.fsutil import ensure_dir
-
-        ensure_dir(os.path.dirname(log))
-        with open(log, "a", encoding="utf-8") as f:
-            f.write(f"kctx {__version__} {sys.argv!r}\n")
-            traceback.print_exception(exc, file=f)
-        where = f"; details in {log}"
-    except OSError:
-        where = ""
-    sys.stderr.write(f"kctx: unexpected error: {type(exc).__name__}: {exc}{where}\n")
-    return CRASH
-
-
 def handle(fn: Any, *args: Any) -> int:
     """Run fn, mapping every failure to one line on stderr and an exit code."""
     try:
         rc = fn(*args)
         return rc if isinstance(rc, int) else 0
-    except FatalError as e:
-        sys.stderr.write(f"kctx: {e}\n")
-        return e.code
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.Abort:
@@ -359,22 +336,8 @@ def handle(fn: Any, *args: Any) -> int:
     except click.ClickException as e:
         e.show()
         return e.exit_code if e.exit_code else USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write("\n")
-        return INTERRUPTED
-    except BrokenPipeError:
-        # The reader went away (`kctx list | head`): not an error worth a message.
-        try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
-        except OSError:
-            pass
-        return 0
-    except OSError as e:
-        where = f": {e.filename}" if e.filename else ""
-        sys.stderr.write(f"kctx: {e.strerror or e}{where}\n")
-        return 1
-    except Exception as e:  # noqa: BLE001 - the last line of defence against a traceback
-        return _crash(e)
+    except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - one line and an exit code
+        return exit_code(e)
 
 
 def run(argv: list[str]) -> int:

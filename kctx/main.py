@@ -145,26 +145,14 @@ def _namespaces() -> list[str]:
 
 def _handle_fast(argv: list[str]) -> int | None:
     """Run the fast path with the same error handling as the click app."""
-    from kctx.errors import INTERRUPTED, FatalError
-
     try:
         if os.environ.get("_KCTX_COMPLETE"):
             return _complete()
         return _fast(argv) if argv else None
-    except FatalError as e:
-        sys.stderr.write(f"kctx: {e}\n")
-        return e.code
-    except KeyboardInterrupt:
-        sys.stderr.write("\n")
-        return INTERRUPTED
-    except OSError as e:
-        target = f" {e.filename}" if e.filename else ""
-        sys.stderr.write(f"kctx: cannot write or read{target}: {e.strerror or e}\n")
-        return 1
-    except Exception as e:  # noqa: BLE001 - the last line of defence against a traceback
-        from kctx.cli import _crash
+    except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - one line and an exit code
+        from kctx.errors import exit_code
 
-        return _crash(e)
+        return exit_code(e)
 
 
 def main() -> int:

@@ -280,11 +280,12 @@ def test_concurrent_writers_leave_a_consistent_store(tmp_path):
     files = [kubeconfig(tmp_path / f"k{i}", [(f"e{i}-{j}", f"https://s{i}-{j}") for j in range(20)]) for i in range(10)]
     Store().import_files([str(files[0])])
     procs = []
-    for i, f in enumerate(files):
+    # Nine importers and nine retierers of an entry none of the importers touches.
+    for i, f in enumerate(files[1:], start=1):
         procs.append(subprocess.Popen([KCTX, "import", str(f), "--tier", "dev" if i % 2 else "staging"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-        procs.append(subprocess.Popen([KCTX, "tier", "e0-0", "prod"], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE))
+        procs.append(subprocess.Popen([KCTX, "tier", "e0-0", "prod" if i % 2 else "dev"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
@@ -292,7 +293,9 @@ def test_concurrent_writers_leave_a_consistent_store(tmp_path):
     index = json.loads(Path(paths.index_file()).read_text())["entries"]
     assert len(index) == 200
     assert set(index) == {f"e{i}-{j}" for i in range(10) for j in range(20)}
-    assert index["e0-0"]["tier"] == "prod"
+    assert index["e0-0"]["tier"] in ("prod", "dev")
+    assert {index[f"e{i}-{j}"]["tier"] for i in (1, 3, 5) for j in range(20)} == {"dev"}
+    assert {index[f"e{i}-{j}"]["tier"] for i in (2, 4, 6) for j in range(20)} == {"staging"}
     assert not [p for p in Path(paths.entries_dir()).iterdir() if p.name.endswith(".tmp")]
 
 

@@ -10,7 +10,7 @@ or `kctx unlock`. Every import here is on the path of commands users type: keep 
 import os
 import sys
 
-from kctx.errors import CRASH, GUARD_ABORTED, GUARD_REFUSED, INTERRUPTED, FatalError
+from kctx.errors import GUARD_ABORTED, GUARD_REFUSED, INTERRUPTED, FatalError
 
 # No `from __future__ import annotations` and no typing at run time: each costs every `k`.
 TYPE_CHECKING = False
@@ -46,14 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:]
     try:
         return run(argv)
-    except FatalError as e:
-        sys.stderr.write(f"k: {e}\n")
-        return e.code
-    except KeyboardInterrupt:
-        sys.stderr.write("\n")
-        return INTERRUPTED
-    except Exception as e:  # noqa: BLE001 - a traceback helps nobody typing `k`
-        return _crash(e)
+    except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - a traceback helps nobody typing `k`
+        from kctx.errors import exit_code
+
+        return exit_code(e, "k")
 
 
 def _own() -> str:
@@ -257,21 +253,3 @@ def _help() -> int:
         return 0
     sys.stdout.write("kubectl's help follows.\n\n")
     exec_kubectl(["--help"], kubectl=kubectl)
-
-
-def _crash(exc: BaseException) -> int:
-    import traceback
-
-    from kctx import paths
-
-    log = paths.crash_log()
-    try:
-        os.makedirs(os.path.dirname(log), mode=0o700, exist_ok=True)
-        with open(log, "a", encoding="utf-8") as f:
-            f.write(f"k {sys.argv!r}\n")
-            traceback.print_exception(exc, file=f)
-        where = f"; details in {log}"
-    except OSError:
-        where = ""
-    sys.stderr.write(f"k: unexpected error: {type(exc).__name__}: {exc}{where}\n")
-    return CRASH
