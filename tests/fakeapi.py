@@ -1755,3 +1755,20 @@ def _user_entry(spec: dict[str, Any], server: Any, name: str, user_name: str,
     elif token is not None:
         user["token"] = token
     return user
+
+
+def write_plugin(folder: Path, token: str, name: str = "auth-plugin") -> Path:
+    """An exec credential plugin printing an ExecCredential with `token`; counts its runs."""
+    script = folder / name
+    script.write_text(
+        "#!/bin/sh\n"
+        f"echo run >> '{folder}/plugin-runs'\n"
+        "echo '{\"apiVersion\": \"client.authentication.k8s.io/v1\", \"kind\": \"ExecCredential\", "
+        f"\"status\": {{\"token\": \"{token}\"}}}}'\n")
+    script.chmod(0o755)
+    return script
+
+
+def exec_user(command: str, args: list[str] | None = None) -> dict[str, Any]:
+    return {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": command,
+                     "args": args or [], "interactiveMode": "Never"}}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeapi import FakeAPIServer
+from fakeapi import FakeAPIServer, exec_user, write_plugin
 from mirror import KubectlMirror
 
 from kctx import paths, probe
@@ -241,22 +241,6 @@ def test_kctx_kubectl_env_wins(world: dict[str, Any], stubs: Versions, run_k: Ru
     r = k_on(run_k, "gke-dev", "version", "--client", KCTX_KUBECTL=str(stubs.binary("1.27.1")))
     assert r.returncode == 0 and stubs.ran() == ["1.27.1"]
     assert world["mirror"].requests == []
-
-
-def write_plugin(folder: Path, token: str, name: str) -> Path:
-    script = folder / name
-    script.write_text(
-        "#!/bin/sh\n"
-        f"echo run >> '{folder}/plugin-runs'\n"
-        "echo '{\"apiVersion\": \"client.authentication.k8s.io/v1\", \"kind\": \"ExecCredential\", "
-        f"\"status\": {{\"token\": \"{token}\"}}}}'\n")
-    script.chmod(0o755)
-    return script
-
-
-def exec_user(command: str, args: list[str] | None = None) -> dict[str, Any]:
-    return {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": command,
-                     "args": args or [], "interactiveMode": "Never"}}
 
 
 def test_exec_plugin_entry(world: dict[str, Any], stubs: Versions, run_k: Run, tmp_path: Path,

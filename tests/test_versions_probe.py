@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeapi import FakeAPIServer
+from fakeapi import FakeAPIServer, exec_user, write_plugin
 
 from kctx import choice, paths, probe
 from kctx.store import Store
@@ -181,23 +181,6 @@ def test_401_without_a_plugin_is_reported(fake_api: Callable[..., FakeAPIServer]
     entries([{"name": "locked", "server": api, "token": "wrong"}])
     rec = probe.probe("locked")
     assert "401" in rec["error"] and not rec.get("unreachable")
-
-
-def write_plugin(folder: Path, token: str, name: str = "auth-plugin") -> Path:
-    """An exec credential plugin printing an ExecCredential with `token`; counts its runs."""
-    script = folder / name
-    script.write_text(
-        "#!/bin/sh\n"
-        f"echo run >> '{folder}/plugin-runs'\n"
-        "echo '{\"apiVersion\": \"client.authentication.k8s.io/v1\", \"kind\": \"ExecCredential\", "
-        f"\"status\": {{\"token\": \"{token}\"}}}}'\n")
-    script.chmod(0o755)
-    return script
-
-
-def exec_user(command: str, args: list[str] | None = None) -> dict[str, Any]:
-    return {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": command,
-                     "args": args or [], "interactiveMode": "Never"}}
 
 
 def test_exec_plugin_path_asks_kubectl(tmp_path: Path, fake_api: Callable[..., FakeAPIServer],
