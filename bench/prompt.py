@@ -134,6 +134,8 @@ def main() -> int:
         (tmp / "run").mkdir(mode=0o700)
         env = {k: v for k, v in os.environ.items() if not k.startswith("KCTX_") and k != "KUBECONFIG"}
         env.update(HOME=str(tmp / "home"), KCTX_HOME=str(tmp / "kctx"), XDG_RUNTIME_DIR=str(tmp / "run"))
+        # The kctx installed beside this interpreter, whether or not its bin folder is on PATH.
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
         src = tmp / "kubeconfig.yaml"
         src.write_text(KUBECONFIG)
         subprocess.run(["kctx", "import", str(src)], env=env, check=True, capture_output=True)

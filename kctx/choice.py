@@ -180,9 +180,19 @@ def _is_kctx_wrapper(path: str, own: str | None = None) -> bool:
     return head.startswith(b"#!") and (b"kctx" in head or b"KCTX" in head)
 
 
+_path_kubectl: dict[tuple[str, str | None], str | None] = {}
+
+
 def path_kubectl(own: str | None = None) -> str | None:
-    """The first kubectl on PATH that is a real kubectl, not kctx."""
-    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+    """The first kubectl on PATH that is a real kubectl, not kctx (looked up once per PATH)."""
+    key = (os.environ.get("PATH", os.defpath), own)
+    if key not in _path_kubectl:
+        _path_kubectl[key] = _find_path_kubectl(key[0], own)
+    return _path_kubectl[key]
+
+
+def _find_path_kubectl(search: str, own: str | None) -> str | None:
+    for folder in search.split(os.pathsep):
         cand = os.path.join(folder or ".", "kubectl")
         if os.path.isfile(cand) and os.access(cand, os.X_OK) and not _is_kctx_wrapper(cand, own):
             return cand
