@@ -16,7 +16,8 @@ def generate(shell: str) -> str:
     env = {**os.environ, "_KCTX_COMPLETE": f"{shell}_source"}
     code = "import sys; from kctx.main import main; sys.argv[0] = 'kctx'; sys.exit(main())"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return out.stdout
+    # click versions differ in trailing blank lines only; keep the files stable across them.
+    return out.stdout.strip() + "\n"
 
 
 def main() -> int:
