@@ -4,7 +4,6 @@ Each area keeps its commands in its own section below; the functions they call l
 kctx/commands/<area>.py and take plain values, so tests can call them directly.
 """
 
-import os
 import sys
 from typing import Any
 
@@ -39,18 +38,10 @@ def _tier_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> 
 
 
 def _namespaces(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    """Namespaces already used: the entries' defaults and this store's namespace history."""
-    try:
-        from kctx.store import load_hot_index
+    """Namespaces already used: the entries' own and those `kctx ns` recorded."""
+    from kctx.main import used_namespaces
 
-        seen = {rec.get("namespace") or "default" for rec in load_hot_index().values()}
-        hist = os.path.join(__import__("kctx.paths").paths.data_dir(), "namespaces")
-        if os.path.exists(hist):
-            with open(hist, encoding="utf-8") as f:
-                seen.update(line.strip() for line in f if line.strip())
-        return sorted(n for n in seen if n.startswith(incomplete))
-    except Exception:  # noqa: BLE001 - a completion must never print a traceback
-        return []
+    return [n for n in used_namespaces() if n.startswith(incomplete)]
 
 
 ENTRY = click.argument("name", shell_complete=_entry_names)

@@ -106,7 +106,7 @@ def _complete() -> int | None:
         names, tiers = _columns()[:2]
         items = [(n, t) for n, t in zip(names, tiers) if n.startswith(incomplete)]
     elif cmd == "ns" and not rest:
-        items = [(n, "") for n in _namespaces() if n.startswith(incomplete)]
+        items = [(n, "") for n in used_namespaces() if n.startswith(incomplete)]
     else:
         return None
     out = []
@@ -130,8 +130,8 @@ def _columns() -> tuple[list[str], list[str], list[str]]:
         return [], [], []
 
 
-def _namespaces() -> list[str]:
-    """What kctx.cli._namespaces offers: the entries' namespaces and the namespaces used."""
+def used_namespaces() -> list[str]:
+    """The entries' namespaces and those `kctx ns` recorded, for completion."""
     from kctx import paths
 
     seen = {ns or "default" for ns in _columns()[2]}
