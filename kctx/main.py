@@ -136,7 +136,7 @@ def used_namespaces() -> list[str]:
 
     seen = {ns or "default" for ns in _columns()[2]}
     try:
-        with open(os.path.join(paths.data_dir(), "namespaces"), encoding="utf-8") as f:
+        with open(paths.namespaces_file(), encoding="utf-8") as f:
             seen.update(line.strip() for line in f if line.strip())
     except OSError:
         pass

@@ -96,6 +96,11 @@ def sessions_dir() -> str:
     return os.path.join(runtime_dir(), "sessions")
 
 
+def namespaces_file() -> str:
+    """Namespaces `kctx ns` has set, offered by completion."""
+    return os.path.join(data_dir(), "namespaces")
+
+
 def audit_file() -> str:
     return os.path.join(data_dir(), "audit.jsonl")
 

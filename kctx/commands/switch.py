@@ -126,7 +126,7 @@ def _record(name: str) -> dict[str, Any]:
 
 def _remember_namespace(ns: str) -> None:
     """Namespaces used, for completion (kctx/cli.py reads data_dir/namespaces)."""
-    path = os.path.join(paths.data_dir(), "namespaces")
+    path = paths.namespaces_file()
     try:
         with open(path, encoding="utf-8") as f:
             if ns in f.read().split():
