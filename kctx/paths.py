@@ -96,6 +96,29 @@ def sessions_dir() -> str:
     return os.path.join(runtime_dir(), "sessions")
 
 
+def kube_config() -> str:
+    """kubectl's default kubeconfig, ~/.kube/config."""
+    return os.path.join(_home(), ".kube", "config")
+
+
+def kuberc() -> str:
+    """kubectl's default preferences file, ~/.kube/kuberc."""
+    return os.path.join(_home(), ".kube", "kuberc")
+
+
+def kuberc_cache_file() -> str:
+    return os.path.join(cache_dir(), "kuberc.bin")
+
+
+def entries_lookup_file() -> str:
+    """Per-entry lookup derived from index.bin, for `kctx use` and completion."""
+    return os.path.join(cache_dir(), "entries.lookup")
+
+
+def completion_cache_file(key: str) -> str:
+    return os.path.join(cache_dir(), "completion", key)
+
+
 def namespaces_file() -> str:
     """Namespaces `kctx ns` has set, offered by completion."""
     return os.path.join(data_dir(), "namespaces")

@@ -215,7 +215,7 @@ def _printable(value: object) -> str:
 
 
 def _lookup_file() -> str:
-    return os.path.join(paths.cache_dir(), "entries.lookup")
+    return paths.entries_lookup_file()
 
 
 def _build_lookup(stamp: tuple, path: str) -> tuple | None:

@@ -19,7 +19,7 @@ def default_sources() -> list[str]:
     files = [f for f in files if not os.path.abspath(f).startswith(own)]
     if files:
         return [f for f in files if os.path.exists(f)] or files
-    return [os.path.join(os.path.expanduser("~"), ".kube", "config")]
+    return [paths.kube_config()]
 
 
 def import_(files: list[str], tier: str | None, strict: bool, force: bool, prefix: str | None, output: str) -> int:

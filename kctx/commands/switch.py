@@ -672,7 +672,7 @@ def start_command() -> list[str]:
 
 
 def _cached(key: str, make: Any) -> str:
-    path = os.path.join(paths.cache_dir(), "completion", key)
+    path = paths.completion_cache_file(key)
     try:
         with open(path, encoding="utf-8") as f:
             return f.read()

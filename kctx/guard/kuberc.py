@@ -31,7 +31,7 @@ def location(p: Parsed) -> str | None:
     given = p.last("kuberc") or os.environ.get("KUBERC") or ""
     if given.lower() == "off":
         return None
-    return given or os.path.join(os.path.expanduser("~"), ".kube", "kuberc")
+    return given or paths.kuberc()
 
 
 def _options(items: Any) -> list[tuple[str, str]]:
@@ -72,7 +72,7 @@ def load(path: str) -> dict[str, Any] | None:
     except OSError as e:
         raise ValueError(f"cannot read {path}: {e.strerror}") from None
     stamp = (_CACHE_VERSION, os.path.abspath(path), st.st_mtime_ns, st.st_size, st.st_ino)
-    cache = os.path.join(paths.cache_dir(), "kuberc.bin")
+    cache = paths.kuberc_cache_file()
     try:
         with open(cache, "rb") as f:
             cached_stamp, compiled = marshal.load(f)

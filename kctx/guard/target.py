@@ -173,7 +173,7 @@ def kubeconfig_files(explicit: str | None) -> tuple[list[str], bool]:
             if item and item not in seen:
                 seen.append(item)
         return seen, False
-    return [os.path.join(os.path.expanduser("~"), ".kube", "config")], False
+    return [paths.kube_config()], False
 
 
 def merge(files: list[str], explicit: bool, index: dict[str, dict[str, Any]] | None) -> Doc:
