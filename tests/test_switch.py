@@ -287,9 +287,11 @@ def test_adopt_gives_an_inherited_target_its_own_session(store, run_kctx):
 
 # -- the fast path --------------------------------------------------------------------------------
 def test_use_does_not_import_click_yaml_or_json(store):
-    code = ("import sys; sys.argv = ['kctx', 'use', 'alpha', '-n', 'web']; from kctx.main import main; "
-            "rc = main(); heavy = {'click', 'yaml', 'json', 'typing', 'dataclasses', 'platformdirs', 'kctx.store'}; "
-            "sys.stderr.write(repr(sorted(heavy & set(sys.modules)))); sys.exit(rc)")
+    # Only what kctx itself imports counts: site's .pth files may load modules before it starts.
+    code = ("import sys; before = set(sys.modules); sys.argv = ['kctx', 'use', 'alpha', '-n', 'web']; "
+            "from kctx.main import main; rc = main(); "
+            "heavy = {'click', 'yaml', 'json', 'typing', 'dataclasses', 'platformdirs', 'kctx.store'}; "
+            "sys.stderr.write(repr(sorted(heavy & (set(sys.modules) - before)))); sys.exit(rc)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={**os.environ, **use_env()}, check=False)
     assert r.returncode == 0
