@@ -1140,7 +1140,57 @@ def parse_version(git_version: str) -> tuple[str, str]:
     return match[1], match[2] + ("+" if match[4] else "")
 
 
-class FakeAPIServer:
+class Served:
+    """A TLS server on a random port of 127.0.0.1, served from a daemon thread.
+
+    Subclasses say which handler and TLS context to serve with (`_make_server`); the start,
+    stop and URL of the fake API servers and of the download mirror are this one piece.
+    """
+
+    thread_name = "fake-server"
+    _httpd: TLSHTTPServer | None = None
+
+    def _make_server(self) -> TLSHTTPServer:
+        raise NotImplementedError
+
+    def _stopping_now(self) -> None:
+        """Called just before the server stops (wake handlers that wait)."""
+
+    def start(self) -> Self:
+        """Listen on a random port of 127.0.0.1 and serve in a daemon thread."""
+        if self._httpd is None:
+            self._httpd = self._make_server()
+            threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                             name=self.thread_name, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and hang up open connections."""
+        if self._httpd is None:
+            return
+        self._stopping_now()
+        self._httpd.shutdown()
+        self._httpd.close_connections()
+        self._httpd.server_close()
+        self._httpd = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+
+class FakeAPIServer(Served):
     """A recording fake kube-apiserver on https://127.0.0.1:PORT.
 
     `version`: the gitVersion /version reports (any form; `major`/`minor` derived like real
@@ -1191,49 +1241,18 @@ class FakeAPIServer:
         self._deleted: set[str] = set()
         self.watch_seconds = 1.2  # how long an (always empty) watch stays open
         self._stopping = threading.Event()
-        self._httpd: TLSHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """Listen on a random port of 127.0.0.1 and serve in a daemon thread."""
-        if self._httpd is not None:
-            return self
+    def _make_server(self) -> TLSHTTPServer:
         self._stopping.clear()
+        self.thread_name = f"fakeapi-{self.name}"
         handler = type("Handler", (_APIHandler,), {"api": self})
         context = self.ca.mtls_context if self.client_certs else self.ca.server_context
-        self._httpd = TLSHTTPServer(handler, context)
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name=f"fakeapi-{self.name}", daemon=True)
-        self._thread.start()
-        return self
+        return TLSHTTPServer(handler, context)
 
-    def stop(self) -> None:
-        """Stop serving and hang up open connections."""
-        if self._httpd is None:
-            return
+    def _stopping_now(self) -> None:
         self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.close_connections()
-        self._httpd.server_close()
-        self._httpd = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._httpd is not None, "server not started"
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
 
     # -- recorded requests ------------------------------------------------------------------------
 

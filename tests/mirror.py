@@ -15,10 +15,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
 from urllib.parse import urlsplit
 
-from fakeapi import BaseHandler, SharedCA, TLSHTTPServer, session_ca
+from fakeapi import BaseHandler, Served, SharedCA, TLSHTTPServer, session_ca
 
 __all__ = ["PLATFORMS", "KubectlMirror", "MirrorRequest", "file_digests"]
 
@@ -69,7 +68,7 @@ class _File:
     size: int = 0
 
 
-class KubectlMirror:
+class KubectlMirror(Served):
     """dl.k8s.io look-alike on https://127.0.0.1:PORT, recording every request.
 
     `url` is the base to use in place of https://dl.k8s.io; `file_url` is a file:// URL to the
@@ -86,37 +85,14 @@ class KubectlMirror:
         self._stable_pinned = False
         self._requests: list[MirrorRequest] = []
         self._lock = threading.Lock()
-        self._httpd: TLSHTTPServer | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """Listen on a random port of 127.0.0.1 and serve in a daemon thread."""
-        if self._httpd is None:
-            handler = type("Handler", (_MirrorHandler,), {"mirror": self})
-            self._httpd = TLSHTTPServer(handler, self.ca.server_context)
-            threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                             name="kubectl-mirror", daemon=True).start()
-        return self
+    thread_name = "kubectl-mirror"
 
-    def stop(self) -> None:
-        """Stop serving and hang up open connections."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.close_connections()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None, "mirror not started"
-        return f"https://127.0.0.1:{self._httpd.server_address[1]}"
+    def _make_server(self) -> TLSHTTPServer:
+        handler = type("Handler", (_MirrorHandler,), {"mirror": self})
+        return TLSHTTPServer(handler, self.ca.server_context)
 
     @property
     def file_url(self) -> str:
