@@ -31,37 +31,25 @@ contexts: [{name: prod-eu, context: {cluster: c, user: u, namespace: payments}}]
 current-context: prod-eu
 """
 
-LOOP = {
-    "bash": r"""
-eval "$(kctx init bash --no-kubectl)"
-kctx use prod-eu
-{prepare}
-__empty_hook() {{ :; }}
-for ((r = 0; r < {rounds}; r++)); do
-    t0=$EPOCHREALTIME
-    for ((i = 0; i < {calls}; i++)); do __kctx_hook; done
-    t1=$EPOCHREALTIME
-    for ((i = 0; i < {calls}; i++)); do __empty_hook; done
-    t2=$EPOCHREALTIME
-    printf '%s %s %s\n' "$t0" "$t1" "$t2"
-done
-""",
-    "zsh": r"""
-eval "$(kctx init zsh --no-kubectl)"
-zmodload zsh/datetime
-kctx use prod-eu
-{prepare}
-__empty_hook() {{ : }}
-for ((r = 0; r < {rounds}; r++)); do
-    t0=$EPOCHREALTIME
-    for ((i = 0; i < {calls}; i++)); do __kctx_hook; done
-    t1=$EPOCHREALTIME
-    for ((i = 0; i < {calls}; i++)); do __empty_hook; done
-    t2=$EPOCHREALTIME
-    printf '%s %s %s\n' "$t0" "$t1" "$t2"
-done
-""",
+# The same timing loop in bash and zsh; only the start (loading the integration, the clock
+# module in zsh) and the empty function's syntax differ.
+LOOP_START = {
+    "bash": 'eval "$(kctx init bash --no-kubectl)"\n__empty_hook() {{ :; }}',
+    "zsh": 'eval "$(kctx init zsh --no-kubectl)"\nzmodload zsh/datetime\n__empty_hook() {{ : }}',
 }
+LOOP = r"""
+{start}
+kctx use prod-eu
+{prepare}
+for ((r = 0; r < {rounds}; r++)); do
+    t0=$EPOCHREALTIME
+    for ((i = 0; i < {calls}; i++)); do __kctx_hook; done
+    t1=$EPOCHREALTIME
+    for ((i = 0; i < {calls}; i++)); do __empty_hook; done
+    t2=$EPOCHREALTIME
+    printf '%s %s %s\n' "$t0" "$t1" "$t2"
+done
+"""
 
 PREPARE = {
     "steady": "",
@@ -71,7 +59,7 @@ PREPARE = {
 
 
 def run_loop(shell: str, prepare: str, calls: int, rounds: int, env: dict[str, str]) -> tuple[float, float]:
-    script = LOOP[shell].format(prepare=prepare, calls=calls, rounds=rounds)
+    script = LOOP.format(start=LOOP_START[shell].format(), prepare=prepare, calls=calls, rounds=rounds)
     argv = ["bash", "--norc", "--noprofile", "-c", script] if shell == "bash" else ["zsh", "-f", "-c", script]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
     hook, empty = [], []
