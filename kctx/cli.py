@@ -123,7 +123,7 @@ def rename_cmd(old: str, new: str) -> int:
     return store_cmds.rename(old, new)
 
 
-# -- switching, sessions, prompt (kctx/commands/switch.py) ------------------------------------
+# -- switching, sessions, prompt (kctx/commands/switch.py, init.py, pick.py) ----------------
 NAMESPACE = click.option("-n", "--namespace", metavar="NS", shell_complete=_namespaces,
                          help="Namespace (default: the entry's own).")
 
@@ -140,9 +140,9 @@ def init_cmd(shell: str, ps1: bool, no_kubectl: bool) -> int:
     It defines the kctx function, keeps KCTX_PS1 current at every prompt (put ${KCTX_PS1} in
     PS1, or PROMPT with prompt_subst; fish: call kctx_prompt) and completes kctx and k.
     """
-    from kctx.commands import switch
+    from kctx.commands import init
 
-    return switch.init(shell, ps1=ps1, kubectl=not no_kubectl)
+    return init.init(shell, ps1=ps1, kubectl=not no_kubectl)
 
 
 @cli.command("use")

@@ -67,9 +67,9 @@ def _fast(argv: list[str]) -> int | None:
             return None
         if args[0] not in ("bash", "zsh", "fish"):
             return None
-        from kctx.commands import switch
+        from kctx.commands import init
 
-        return switch.init(args[0], ps1="--ps1" in flags, kubectl="--no-kubectl" not in flags)
+        return init.init(args[0], ps1="--ps1" in flags, kubectl="--no-kubectl" not in flags)
     if cmd == "prompt" and (not args or args == ["--plain"]):
         from kctx.commands import switch
 

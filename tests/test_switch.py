@@ -413,7 +413,9 @@ def test_the_integration_starts_kctx_without_site(store):
 
 
 def test_the_start_command_fails_in_one_line_when_kctx_moved(store):
-    words = switch.start_command()
+    from kctx.commands import init
+
+    words = init.start_command()
     import re
 
     boot = re.sub(r"sys\.path \+= \[.*\]", "sys.path += ['/nonexistent']", words[-1])

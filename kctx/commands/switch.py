@@ -1,4 +1,7 @@
-"""use, ns, off, current, exec, prompt, init, unlock, lock: switching this shell's target.
+"""use, ns, off, current, exec, prompt, unlock, lock: switching this shell's target.
+
+The interactive pick of `kctx use` with no name is kctx/commands/pick.py; the shell
+integration that `kctx init` prints is kctx/commands/init.py.
 
 The commands that change the shell (use, ns, off, unlock, lock) print shell code on stdout,
 which the integration's `kctx` function evaluates only when they succeed; every message for
@@ -26,13 +29,12 @@ import sys
 
 from kctx import paths, session
 from kctx.errors import FatalError
-from kctx.shellcode import NS_SLOT, SHELLS, Code, quote
+from kctx.shellcode import NS_SLOT, SHELLS, Code
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-EVAL_COMMANDS = ("use", "ns", "off", "unlock", "lock", "_adopt")
 MAX_UNLOCK = 24 * 3600
 _DNS_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
@@ -263,6 +265,8 @@ def use(name: str | None, namespace: str | None = None) -> int:
     if namespace is not None:
         check_namespace(namespace)
     if name is None:
+        from kctx.commands.pick import pick
+
         name = pick()
     if name == "-":
         if not sh.previous:
@@ -557,224 +561,3 @@ def exec_(name: str, namespace: str | None, argv: list[str]) -> int:
     finally:
         session.remove(path)
     return 128 - rc if rc < 0 else rc
-
-
-# -- interactive pick -------------------------------------------------------------------------------
-def pick() -> str:
-    """Ask on the terminal which entry to use: fzf when installed, else a numbered menu."""
-    names = session.entry_names()
-    if not names:
-        raise FatalError("no entries yet", hint="'kctx import' splits your kubeconfig into entries")
-    try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
-    except OSError:
-        raise FatalError("no entry given and no terminal to pick one on", hint="kctx use NAME") from None
-    fzf = _which("fzf")
-    if fzf:
-        os.close(fd)
-        return _pick_fzf(fzf, names)
-    with open(fd, "r+b", buffering=0) as tty:
-        return _pick_menu(tty, names)
-
-
-def _which(program: str) -> str | None:
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        candidate = os.path.join(folder or ".", program)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def _pick_fzf(fzf: str, names: list[str]) -> str:
-    import subprocess
-
-    active = os.environ.get("KCTX_CONTEXT", "")
-    # fzf draws on /dev/tty itself; the names come in on stdin, the pick goes out on stdout.
-    proc = subprocess.run(
-        [fzf, "--height=40%", "--reverse", "--prompt=kctx use> ", "--no-multi",
-         *(["--header", f"now: {active}"] if active else [])],
-        input="\n".join(names) + "\n", stdout=subprocess.PIPE, text=True, check=False)
-    choice = proc.stdout.strip()
-    if proc.returncode != 0 or not choice:
-        raise FatalError("nothing picked", code=130 if proc.returncode == 130 else 1)
-    return choice
-
-
-def _pick_menu(tty: Any, names: list[str]) -> str:
-    width = len(str(len(names)))
-    lines = [f"{i:>{width}}) {name}\n" for i, name in enumerate(names, 1)]
-    tty.write(("".join(lines) + "entry (number or name): ").encode())
-    answer = tty.readline().decode("utf-8", "replace").strip()
-    if answer.isdigit() and 1 <= int(answer) <= len(names):
-        return names[int(answer) - 1]
-    if answer in names:
-        return answer
-    raise FatalError("nothing picked" if not answer else f"no entry {answer!r}")
-
-
-# -- init -------------------------------------------------------------------------------------------
-def init(shell_name: str, ps1: bool = False, kubectl: bool = True) -> int:
-    """Print the shell integration for bash, zsh or fish."""
-    from kctx import config
-    from kctx import shellcode as sh_mod
-
-    if shell_name not in SHELLS:
-        raise FatalError(f"unsupported shell {shell_name!r}", hint="bash, zsh or fish", code=2)
-    cfg = config.load()
-    before, after = sh_mod.warning_parts(cfg, shell_name)
-    ext = {"bash": "bash", "zsh": "zsh", "fish": "fish"}[shell_name]
-    text = paths.shell_template(f"kctx.{ext}")
-    values = {
-        "@SESSIONS_DIR@": paths.sessions_dir(),
-        "@WARN_PRE@": before,
-        "@WARN_POST@": after,
-        "@NS_SLOT@": NS_SLOT,
-    }
-    for key, value in values.items():
-        text = text.replace(key, quote(shell_name, value))
-    words = " ".join(quote(shell_name, w) for w in start_command())
-    text = text.replace("@CMD@", words if shell_name == "fish" else f"({words})")
-    parts = [text, _completion_code(shell_name)]
-    if kubectl:
-        parts.append(_kubectl_code(shell_name))
-    if ps1:
-        parts.append(_ps1_code(shell_name))
-    parts.append("__kctx_adopt_if_inherited\n")
-    sys.stdout.write("\n".join(p for p in parts if p))
-    return 0
-
-
-def start_command() -> list[str]:
-    """How the integration starts kctx: this Python with -I -S and kctx's folders on sys.path.
-
-    Skipping site (its .pth files) and the `import re` of pip's console-script wrapper saves
-    ~13 ms of every `kctx use` on a slow machine. KCTX_NO_FAST_START=1 at init: the kctx command.
-    """
-    import kctx
-
-    top = os.path.dirname(os.path.dirname(os.path.abspath(kctx.__file__)))
-    py = sys.executable
-    if os.environ.get("KCTX_NO_FAST_START") or not py or not os.access(py, os.X_OK):
-        return ["kctx"]
-    # kctx's own folder first (an editable install's checkout), then the site folders, last on
-    # sys.path so that nothing installed shadows a standard module.
-    folders = [top] + [p for p in sys.path if p != top and os.path.basename(p) in ("site-packages", "dist-packages")]
-    boot = (
-        "import sys\n"
-        f"sys.path += {folders!r}\n"
-        "try:\n"
-        "    from kctx.main import main\n"
-        "except ImportError as e:\n"
-        "    sys.exit(f'kctx: cannot start ({e}): open a new shell or run kctx init again')\n"
-        "sys.exit(main())\n"
-    )
-    return [py, "-I", "-S", "-c", boot]
-
-
-def _cached(key: str, make: Any) -> str:
-    path = paths.completion_cache_file(key)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError:
-        pass
-    text = make()
-    try:
-        from kctx.fsutil import atomic_write
-
-        atomic_write(path, text, mode=0o600, fsync=False)
-    except OSError:
-        pass
-    return text
-
-
-def _click_source(shell_name: str) -> str:
-    from click.shell_completion import get_completion_class
-
-    from kctx.cli import cli
-
-    cls = get_completion_class(shell_name)
-    assert cls is not None
-    return cls(cli, {}, "kctx", "_KCTX_COMPLETE").source()
-
-
-def _completion_code(shell_name: str) -> str:
-    from kctx import __version__
-
-    text = _cached(f"kctx-{__version__}.{shell_name}", lambda: _click_source(shell_name))
-    if shell_name == "zsh":
-        # compdef exists only after compinit; without it the script would print an error.
-        return f"if (( $+functions[compdef] )); then\n{text}\nfi\n"
-    return text
-
-
-def _kubectl_code(shell_name: str) -> str:
-    """`k` completes like kubectl, and in interactive shells `kubectl` goes through `k`."""
-    k = _which("k")
-    real = _real_kubectl()
-    out = []
-    if real:
-        st = os.stat(real)
-        key = f"kubectl-{st.st_ino}-{st.st_mtime_ns}-{st.st_size}.{shell_name}"
-        try:
-            comp = _cached(key, lambda: _kubectl_completion(real, shell_name))
-        except OSError:
-            comp = ""
-        if comp:
-            if shell_name == "bash":
-                out.append(comp + "\ncomplete -o default -F __start_kubectl k\n")
-            elif shell_name == "zsh":
-                out.append(f"if (( $+functions[compdef] )); then\n{comp}\ncompdef _kubectl k\nfi\n")
-            else:
-                out.append(comp + "\ncomplete -c k -w kubectl\n")
-    if k:
-        if shell_name == "bash":
-            out.append('if [[ $- == *i* ]]; then function kubectl { \\command k "$@"; }; fi\n')
-        elif shell_name == "zsh":
-            out.append('if [[ -o interactive ]]; then function kubectl { \\command k "$@"; }; fi\n')
-        else:
-            out.append("if status is-interactive\n    function kubectl\n"
-                       "        command k $argv\n    end\nend\n")
-    return "".join(out)
-
-
-def _real_kubectl() -> str | None:
-    """The first kubectl on PATH that is not kctx's own wrapper (its completion is loaded for k)."""
-    try:
-        from kctx.kubectl import is_kctx_own
-    except ImportError:  # pragma: no cover - the guard's module ships with kctx
-        def is_kctx_own(path: str, own: str | None = None) -> bool:
-            return False
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        candidate = os.path.join(folder or ".", "kubectl")
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK) and not is_kctx_own(candidate):
-            return candidate
-    return None
-
-
-def _kubectl_completion(kubectl: str, shell_name: str) -> str:
-    import subprocess
-
-    try:
-        proc = subprocess.run([kubectl, "completion", shell_name], capture_output=True, text=True,
-                              timeout=20, env={**os.environ, "KCTX_IN_K": "1"}, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return proc.stdout if proc.returncode == 0 else ""
-
-
-def _ps1_code(shell_name: str) -> str:
-    if shell_name == "bash":
-        return "[[ ${PS1-} == *'${KCTX_PS1'* ]] || PS1='${KCTX_PS1-}'\"${PS1-}\"\n"
-    if shell_name == "zsh":
-        return ("\\builtin setopt prompt_subst\n"
-                "[[ ${PROMPT-} == *'${KCTX_PS1'* ]] || PROMPT='${KCTX_PS1-}'\"${PROMPT-}\"\n")
-    return (
-        "if not functions -q __kctx_orig_fish_prompt\n"
-        "    functions -q fish_prompt; and functions -c fish_prompt __kctx_orig_fish_prompt\n"
-        "    function fish_prompt\n"
-        "        kctx_prompt\n"
-        "        functions -q __kctx_orig_fish_prompt; and __kctx_orig_fish_prompt\n"
-        "    end\n"
-        "end\n"
-    )
