@@ -162,7 +162,10 @@ def entry_document(entry: str, part: Split) -> dict[str, Any]:
 
 
 def describe_entry(doc: dict[str, Any], entry: str, path: str) -> dict[str, Any]:
-    """server, cluster, user and namespace of `entry`'s context in a stored entry file."""
+    """server, cluster, user, namespace and CA fingerprint of `entry`'s context in a stored entry
+    file (ca_sha256: the first CA certificate's; ca_bundle: all of them, when there are several)."""
+    from kctx.identity import ca_fingerprints
+
     contexts = _named(doc, "contexts", "context", path)
     ctx = contexts.get(entry) or contexts.get(doc.get("current-context") or "")
     if ctx is None:
@@ -171,9 +174,12 @@ def describe_entry(doc: dict[str, Any], entry: str, path: str) -> dict[str, Any]
     cluster = clusters.get(ctx.get("cluster") or "")
     if cluster is None:
         raise FatalError(f"{path}: context '{entry}' refers to a cluster the file does not define")
+    cas = ca_fingerprints(cluster, os.path.dirname(os.path.abspath(path)))
     return {
         "server": str(cluster.get("server") or ""),
         "cluster": str(ctx.get("cluster") or ""),
         "user": str(ctx.get("user") or ""),
         "namespace": ctx.get("namespace") if isinstance(ctx.get("namespace"), str) else None,
+        "ca_sha256": cas[0] if cas else None,
+        "ca_bundle": list(cas) if len(cas) > 1 else None,
     }

@@ -144,6 +144,11 @@ def server_version_hot_file(key: str) -> str:
     return os.path.join(cache_dir(), "servers", key)
 
 
+def addresses_cache_file() -> str:
+    """marshal {host: (expiry, addresses)}: what the guard last learned of each server's name."""
+    return os.path.join(cache_dir(), "addresses.bin")
+
+
 def versions_lock_file() -> str:
     return os.path.join(cache_dir(), ".versions.lock")
 

@@ -69,12 +69,15 @@ class Entry:
     source: str = ""
     context: str = ""
     error: str | None = None  # the entry file could not be read; shown by list and doctor
+    ca_sha256: str | None = None  # SHA-256 of the DER of the cluster's CA certificate (kctx.identity)
+    ca_bundle: list[str] | None = None  # every CA certificate's, when the cluster trusts several
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "tier": self.tier, "server": self.server, "cluster": self.cluster,
             "user": self.user, "namespace": self.namespace, "file": self.file, "pin": self.pin,
             "source": self.source, "context": self.context, "error": self.error,
+            "ca_sha256": self.ca_sha256, "ca_bundle": self.ca_bundle,
         }
 
 
@@ -83,7 +86,8 @@ def _entry(name: str, rec: dict[str, Any]) -> Entry:
         name=name, tier=rec.get("tier", "none"), server=rec.get("server", ""),
         cluster=rec.get("cluster", ""), user=rec.get("user", ""), namespace=rec.get("namespace"),
         file=paths.entry_file(name), pin=rec.get("pin"), source=rec.get("source", ""),
-        context=rec.get("context", name), error=rec.get("error"),
+        context=rec.get("context", name), error=rec.get("error"), ca_sha256=rec.get("ca_sha256"),
+        ca_bundle=rec.get("ca_bundle"),
     )
 
 
@@ -184,6 +188,7 @@ class Store:
             rec["error"] = e.message
         rec.setdefault("tier", infer_tier(name))
         rec.setdefault("context", name)
+        rec.setdefault("ca_sha256", None)
         return rec
 
     def _scan(self) -> dict[str, os.stat_result]:
@@ -206,7 +211,9 @@ class Store:
         changed = set(index) - set(files) != set()
         for name, st in files.items():
             rec = index.get(name)
-            if rec is not None and rec.get("mtime_ns") == st.st_mtime_ns and rec.get("size") == st.st_size:
+            # A record from before kctx kept CA fingerprints is derived again once.
+            if (rec is not None and rec.get("mtime_ns") == st.st_mtime_ns and rec.get("size") == st.st_size
+                    and "ca_sha256" in rec):
                 fresh[name] = rec
             else:
                 fresh[name] = self._derive(name, rec or {}, st)

@@ -85,17 +85,34 @@ def list_(output: str) -> int:
     return 0
 
 
+def _cas(e: Any) -> set[str]:
+    return set(e.ca_bundle or ([e.ca_sha256] if e.ca_sha256 else []))
+
+
 def show(name: str, output: str) -> int:
-    e = Store().get(name)
+    entries = Store().entries()
+    if name not in entries:
+        Store().get(name)  # the one "no entry named" error
+    e = entries[name]
+    mine = _cas(e)
+    same_ca = [n for n, other in entries.items() if n != name and mine & _cas(other)]
     if output == "json":
-        emit_json(e.as_dict())
+        emit_json({**e.as_dict(), "same_ca": same_ca})
         return 0
     cfg = config.load()
+    ca = e.ca_sha256 or "none (kubectl trusts the system's CAs, or does not verify)"
+    if e.ca_bundle:
+        ca += f" (the first of {len(e.ca_bundle)} in its bundle)"
     fields: list[tuple[str, Any]] = [
         ("name", e.name), ("tier", e.tier + (" (protected)" if config.is_protected(cfg, e.tier) else "")),
         ("server", safe(e.server)), ("cluster", safe(e.cluster)), ("user", safe(e.user)),
-        ("namespace", safe(e.namespace or "default")), ("file", e.file),
-        ("imported from", e.source or "-"), ("original context", safe(e.context)),
+        ("namespace", safe(e.namespace or "default")), ("CA sha256", ca),
+    ]
+    if same_ca:
+        marked = [n + (" (protected)" if config.is_protected(cfg, entries[n].tier) else "") for n in same_ca]
+        fields.append(("same CA as", ", ".join(marked[:10]) + (f", … {len(marked) - 10} more" if len(marked) > 10 else "")))
+    fields += [
+        ("file", e.file), ("imported from", e.source or "-"), ("original context", safe(e.context)),
         ("kubectl pin", e.pin or "auto"),
     ]
     if e.error:
