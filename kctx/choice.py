@@ -320,61 +320,6 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
 # -- the target of a plain command in a kctx shell, cheaply ------------------------------------
 
 _TARGET_FLAGS = ("kubeconfig", "context", "cluster", "server", "user")
-_ENTRY_RECORD = 1
-
-
-def _stamp(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
-
-
-def entry_record(name: str) -> dict[str, Any] | None:
-    """server, cluster and pin of entry `name`, without reading the whole index when possible.
-
-    Unmarshalling index.bin grows with the store (about 20 ms for 1,000 entries on a slow
-    machine); this keeps a tiny copy per entry, valid while index.bin and the entry file keep
-    their mtime and size (a pin or tier change rewrites index.bin).
-    """
-    import marshal
-
-    stamps = (_stamp(paths.hot_index_file()), _stamp(paths.entry_file(name)))
-    own = paths.entry_choice_file(name)
-    try:
-        with open(own, "rb") as f:
-            version, saved, rec = marshal.load(f)
-        if version == _ENTRY_RECORD and saved == stamps and None not in stamps:
-            return rec
-    except (OSError, EOFError, ValueError, TypeError):
-        pass
-    full = None
-    try:
-        with open(paths.hot_index_file(), "rb") as f:
-            data = marshal.load(f)
-        full = data["entries"].get(name) if data.get("version") == 1 else None
-    except (OSError, EOFError, ValueError, TypeError, AttributeError, KeyError):
-        pass
-    if full is None or (full.get("mtime_ns"), full.get("size")) != stamps[1]:
-        from kctx import store  # the index is missing or the entry file changed: re-derive it
-        from kctx.errors import FatalError
-
-        try:
-            full = store.hot_entry(name)
-        except FatalError:
-            return None  # removed meanwhile
-    if full is None:
-        return None
-    rec = {"server": full.get("server") or "", "cluster": full.get("cluster") or "", "pin": full.get("pin"),
-           "error": full.get("error")}
-    try:
-        from kctx.fsutil import atomic_write
-
-        atomic_write(own, marshal.dumps((_ENTRY_RECORD, stamps, rec)), fsync=False)
-    except OSError:
-        pass  # a read-only cache only costs speed
-    return rec
 
 
 def session_entry(target: Any) -> tuple[str, dict[str, Any]] | None:
@@ -412,7 +357,7 @@ def session_entry(target: Any) -> tuple[str, dict[str, Any]] | None:
         return None
     ctx = next((c.get("context") for c in doc.get("contexts") or [] if isinstance(c, dict) and c.get("name") == name),
                None)
-    rec = entry_record(name)
+    rec = session.entry_record(name)
     if not isinstance(ctx, dict) or rec is None or rec.get("error") or ctx.get("cluster") != rec.get("cluster"):
         return None
     return name, rec

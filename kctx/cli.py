@@ -19,13 +19,10 @@ OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), def
 def _entry_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     from click.shell_completion import CompletionItem
 
-    try:
-        from kctx.store import load_hot_index
+    from kctx import session
 
-        index = load_hot_index()
-    except Exception:  # noqa: BLE001 - a completion must never print a traceback
-        return []
-    return [CompletionItem(n, help=rec.get("tier")) for n, rec in sorted(index.items()) if n.startswith(incomplete)]
+    names, tiers, _ = session.completion_columns()
+    return [CompletionItem(n, help=t or None) for n, t in zip(names, tiers) if n.startswith(incomplete)]
 
 
 def _tier_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
@@ -39,9 +36,9 @@ def _tier_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> 
 
 def _namespaces(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     """Namespaces already used: the entries' own and those `kctx ns` recorded."""
-    from kctx.main import used_namespaces
+    from kctx import session
 
-    return [n for n in used_namespaces() if n.startswith(incomplete)]
+    return [n for n in session.used_namespaces() if n.startswith(incomplete)]
 
 
 ENTRY = click.argument("name", shell_complete=_entry_names)

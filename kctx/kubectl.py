@@ -62,7 +62,9 @@ def resolve(entry: str | None = None, target: object = None, own: str | None = N
         name = getattr(target, "entry", None) or name
         server = getattr(target, "server", None) or None
     if name and record is None:
-        record = choice.entry_record(name)
+        from kctx import session
+
+        record = session.entry_record(name)
     c = choice.choose(name, record, server, own=own)
     for warning in c.warnings:
         sys.stderr.write(f"kctx: {warning}\n")

@@ -103,10 +103,14 @@ def _complete() -> int | None:
     cmd, rest = args[0], args[1:]
     items: list[tuple[str, str]]
     if (cmd in ("use", "exec", "show", "tier", "rename") and not rest) or cmd == "rm":
-        names, tiers = _columns()[:2]
+        from kctx import session
+
+        names, tiers = session.completion_columns()[:2]
         items = [(n, t) for n, t in zip(names, tiers) if n.startswith(incomplete)]
     elif cmd == "ns" and not rest:
-        items = [(n, "") for n in used_namespaces() if n.startswith(incomplete)]
+        from kctx import session
+
+        items = [(n, "") for n in session.used_namespaces() if n.startswith(incomplete)]
     else:
         return None
     out = []
@@ -119,28 +123,6 @@ def _complete() -> int | None:
             out.append(f"plain,{value}\t{help_}" if help_ else f"plain,{value}")
     sys.stdout.write("\n".join(out) + "\n")
     return 0
-
-
-def _columns() -> tuple[list[str], list[str], list[str]]:
-    try:
-        from kctx import session
-
-        return session.completion_columns()
-    except Exception:  # noqa: BLE001 - completion never prints a traceback
-        return [], [], []
-
-
-def used_namespaces() -> list[str]:
-    """The entries' namespaces and those `kctx ns` recorded, for completion."""
-    from kctx import paths
-
-    seen = {ns or "default" for ns in _columns()[2]}
-    try:
-        with open(paths.namespaces_file(), encoding="utf-8") as f:
-            seen.update(line.strip() for line in f if line.strip())
-    except OSError:
-        pass
-    return sorted(seen)
 
 
 def _handle_fast(argv: list[str]) -> int | None:

@@ -111,7 +111,7 @@ def kuberc_cache_file() -> str:
 
 
 def entries_lookup_file() -> str:
-    """Per-entry lookup derived from index.bin, for `kctx use` and completion."""
+    """The lookup table derived from index.bin (kctx.index), for `kctx use`, `k` and completion."""
     return os.path.join(cache_dir(), "entries.lookup")
 
 
@@ -153,9 +153,13 @@ def versions_lock_file() -> str:
     return os.path.join(cache_dir(), ".versions.lock")
 
 
-def entry_choice_file(name: str) -> str:
-    """Entry `name`'s server and pin for `k`, valid while index.bin and its entry file are unchanged."""
-    return os.path.join(cache_dir(), "entries", name)
+def entry_records_dir() -> str:
+    return os.path.join(cache_dir(), "entries")
+
+
+def entry_record_file(name: str) -> str:
+    """Entry `name`'s index record on its own (kctx.index), valid while index.bin and its entry file are unchanged."""
+    return os.path.join(entry_records_dir(), name)
 
 
 def probe_marker(name: str) -> str:

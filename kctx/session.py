@@ -14,11 +14,10 @@ This module is on the hot path of `kctx use` and `k`: it imports neither json no
 
 from __future__ import annotations
 
-import marshal
 import os
 import time
 
-from kctx import paths
+from kctx import index, paths
 
 OFF_CONTEXT = "kctx-off (this shell targets nothing: kctx use NAME)"
 SWEEP_EVERY = 600  # seconds between sweeps of session files whose shell is gone
@@ -203,136 +202,50 @@ def parse(text: str) -> dict[str, Any] | None:
 
 
 # -- entries, read fast -------------------------------------------------------------------------
-# Decoding the whole marshal index costs ~18 ms with 1,000 entries on a slow machine, a third of
-# what `kctx use` may take. So `use` reads a lookup file derived from it: the names in one bytes
-# string, offsets, and each record marshalled on its own, so one record is found with a
-# bytes.find and decoded alone. It is rebuilt whenever index.bin changes (its stat is the stamp).
-_LOOKUP_VERSION = 2
-
-
-def _printable(value: object) -> str:
-    return value if isinstance(value, str) and value.isprintable() else ""
-
-
-def _lookup_file() -> str:
-    return paths.entries_lookup_file()
-
-
-def _build_lookup(stamp: tuple, path: str) -> tuple | None:
-    from array import array
-
-    try:
-        with open(paths.hot_index_file(), "rb") as f:
-            data = marshal.load(f)
-        entries = data["entries"] if data.get("version") == 1 else None
-    except (OSError, EOFError, ValueError, TypeError, AttributeError, KeyError):
-        return None
-    if not isinstance(entries, dict):
-        return None
-    names = sorted(entries)
-    offsets, blobs, pos = array("I", [0]), [], 0
-    for name in names:
-        blob = marshal.dumps(entries[name])
-        blobs.append(blob)
-        pos += len(blob)
-        offsets.append(pos)
-    tiers = "\n".join(str(entries[n].get("tier") or "") for n in names)
-    namespaces = "\n".join(_printable(entries[n].get("namespace")) for n in names)
-    table = (_LOOKUP_VERSION, stamp, "\n".join(names).encode(), offsets.tobytes(), b"".join(blobs),
-             tiers, namespaces)
-    try:
-        write(path, marshal.dumps(table))
-    except OSError:
-        pass  # a read-only cache only costs speed
-    return table
-
-
-def _table() -> tuple:
-    """The lookup table, current with index.bin; LookupError when the index cannot be read."""
-    try:
-        st = os.stat(paths.hot_index_file())
-    except OSError:
-        raise LookupError from None
-    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-    path = _lookup_file()
-    table = None
-    try:
-        with open(path, "rb") as f:
-            table = marshal.load(f)
-        if not (isinstance(table, tuple) and len(table) == 7 and table[0] == _LOOKUP_VERSION
-                and table[1] == stamp):
-            table = None
-    except (OSError, EOFError, ValueError, TypeError):
-        table = None
-    if table is None:
-        table = _build_lookup(stamp, path)
-        if table is None:
-            raise LookupError
-    return table
-
-
-def _lookup(name: str) -> dict[str, Any] | None:
-    """The index record of `name`, or None; raises LookupError when the index cannot be read."""
-    from array import array
-
-    _, _, names, offsets_raw, blob, _, _ = _table()
-    key = name.encode()
-    i = (b"\n" + names + b"\n").find(b"\n" + key + b"\n")
-    if i < 0:
-        return None
-    k = names.count(b"\n", 0, i)
-    offsets = array("I")
-    offsets.frombytes(offsets_raw)
-    rec = marshal.loads(blob[offsets[k]:offsets[k + 1]])
-    return rec if isinstance(rec, dict) else None
-
-
 def entry_record(name: str) -> dict[str, Any] | None:
-    """An entry's index record (tier, server, cluster, user, namespace), or None when unknown.
+    """An entry's index record (kctx.index.RECORD_KEYS), or None when there is no such entry.
 
-    Fast (see above); a record whose entry file changed since indexing, or an index that cannot
-    be read, goes through the store instead.
+    Fast (kctx.index); when the index cannot answer, the store re-derives the record.
     """
     if not valid_name(name):
         return None
     try:
-        rec = _lookup(name)
-        if rec is None:
-            return None
-        st = os.stat(paths.entry_file(name))
-        if rec.get("mtime_ns") == st.st_mtime_ns and rec.get("size") == st.st_size:
-            return rec
-    except (OSError, LookupError, EOFError, ValueError, TypeError):
-        pass
-    from kctx import store
+        return index.record(name)
+    except index.Stale:
+        from kctx import store
 
-    return store.hot_entry(name)
+        return store.hot_entry(name)
 
 
 def completion_columns() -> tuple[list[str], list[str], list[str]]:
-    """Entry names, their tiers and their namespaces ('' when none), for completion: fast."""
+    """Entry names, their tiers and their namespaces ('' when none), for completion: fast, never raises."""
     try:
-        table = _table()
-        names = table[2].decode().split("\n") if table[2] else []
-        return names, table[5].split("\n") if names else [], table[6].split("\n") if names else []
-    except (LookupError, OSError, UnicodeDecodeError):
-        from kctx import store
+        try:
+            return index.columns()
+        except index.Stale:
+            from kctx import store
 
-        index = store.load_hot_index()
-        names = sorted(index)
-        return (names, [str(index[n].get("tier") or "") for n in names],
-                [_printable(index[n].get("namespace")) for n in names])
+            records = store.load_hot_index()
+    except Exception:  # noqa: BLE001 - a completion never prints a traceback
+        return [], [], []
+    names = sorted(records)
+    return (names, [str(records[n].get("tier") or "") for n in names],
+            [ns if isinstance(ns := records[n].get("namespace"), str) and ns.isprintable() else "" for n in names])
 
 
 def entry_names() -> list[str]:
-    try:
-        with open(paths.hot_index_file(), "rb") as f:
-            data = marshal.load(f)
-        return sorted(data["entries"])
-    except (OSError, EOFError, ValueError, TypeError, AttributeError, KeyError):
-        from kctx import store
+    return completion_columns()[0]
 
-        return sorted(store.load_hot_index())
+
+def used_namespaces() -> list[str]:
+    """The entries' namespaces and those `kctx ns` recorded, for completion."""
+    seen = {ns or "default" for ns in completion_columns()[2]}
+    try:
+        with open(paths.namespaces_file(), encoding="utf-8") as f:
+            seen.update(line.strip() for line in f if line.strip())
+    except OSError:
+        pass
+    return sorted(seen)
 
 
 # -- sweeping -----------------------------------------------------------------------------------

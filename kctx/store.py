@@ -1,17 +1,17 @@
-"""The store: one kubeconfig file per entry, and an index describing them.
+"""The store: one kubeconfig file per entry, and the index describing them (kctx.index).
 
-`index.json` holds what only kctx knows (tier, pinned kubectl, source file) and, as a cache,
+The index holds what only kctx knows (tier, pinned kubectl, source file) and, as a cache,
 what is derived from each entry file (server, cluster, user, namespace), keyed by the file's
-mtime and size so a changed file is read again. `index.bin` is a marshal copy of the same
-mapping for the hot paths, which can read it without importing json or yaml.
+mtime and size so a changed file is read again: this module derives and refreshes records,
+kctx.index reads and writes them.
 Every change happens under one file lock and lands by atomic replace.
 """
 
-import marshal
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from kctx import index as idx
 from kctx import paths
 from kctx.errors import FatalError
 from kctx.fsutil import atomic_write, discard, ensure_dir, file_lock, stage
@@ -20,7 +20,6 @@ MAX_NAME = 63
 _NAME_START = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _NAME_CHARS = _NAME_START | set("._-")
 PROD_WORDS = ("prod", "prd", "production", "live")
-INDEX_VERSION = 1
 
 
 def valid_name(name: str) -> bool:
@@ -92,18 +91,11 @@ def _entry(name: str, rec: dict[str, Any]) -> Entry:
 
 
 def load_hot_index() -> dict[str, dict[str, Any]]:
-    """The index as last written, read from its marshal copy: for `k`, `use` and completion.
-
-    Falls back to a full refresh when the copy is missing or unreadable.
-    """
+    """The index as last written, read from its hot copy; a full refresh when that cannot be read."""
     try:
-        with open(paths.hot_index_file(), "rb") as f:
-            data = marshal.load(f)
-        if data.get("version") == INDEX_VERSION:
-            return data["entries"]
-    except (OSError, EOFError, ValueError, TypeError, AttributeError, KeyError):
-        pass
-    return {e.name: _record_of(e) for e in Store().entries().values()}
+        return idx.hot()
+    except idx.Stale:
+        return {e.name: _record_of(e) for e in Store().entries().values()}
 
 
 def _record_of(e: Entry) -> dict[str, Any]:
@@ -114,17 +106,12 @@ def _record_of(e: Entry) -> dict[str, Any]:
 
 
 def hot_entry(name: str) -> dict[str, Any] | None:
-    """One entry's record, fresh: re-derived from its file when the file changed since indexing."""
-    rec = load_hot_index().get(name)
-    if rec is None:
-        return None
+    """One entry's record, fresh: from the index when it can answer, else re-derived from the file."""
     try:
-        st = os.stat(paths.entry_file(name))
-    except OSError:
-        return _record_of(Store().get(name))
-    if rec.get("mtime_ns") != st.st_mtime_ns or rec.get("size") != st.st_size:
-        return _record_of(Store().get(name))
-    return rec
+        return idx.record(name)
+    except idx.Stale:
+        entry = Store().find(name)
+        return _record_of(entry) if entry else None
 
 
 @dataclass
@@ -150,30 +137,6 @@ class Store:
         self.dir = paths.entries_dir()
 
     # -- reading ------------------------------------------------------------------------------
-    def _read_index(self) -> dict[str, dict[str, Any]]:
-        import json
-
-        try:
-            with open(paths.index_file(), encoding="utf-8") as f:
-                data = json.load(f)
-            if isinstance(data, dict) and data.get("version") == INDEX_VERSION:
-                entries = data.get("entries")
-                if isinstance(entries, dict):
-                    return entries
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError):
-            pass
-        # A damaged index is rebuilt from the entry files; tiers fall back to inference.
-        return {}
-
-    def _write_index(self, entries: dict[str, dict[str, Any]]) -> None:
-        import json
-
-        doc = {"version": INDEX_VERSION, "entries": dict(sorted(entries.items()))}
-        atomic_write(paths.index_file(), json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
-        atomic_write(paths.hot_index_file(), marshal.dumps(doc), fsync=False)
-
     def _derive(self, name: str, rec: dict[str, Any], st: os.stat_result) -> dict[str, Any]:
         from kctx import kubeconfig
 
@@ -222,15 +185,15 @@ class Store:
 
     def entries(self) -> dict[str, Entry]:
         """Every entry, sorted by name; stale index records are refreshed (and saved when possible)."""
-        index = self._read_index()
+        index = idx.read()
         fresh, changed = self._fresh(index)
         if changed:
             try:
                 with file_lock(paths.lock_file()):
                     # Re-read under the lock: another process may have changed the store meanwhile.
-                    fresh, changed = self._fresh(self._read_index())
+                    fresh, changed = self._fresh(idx.read())
                     if changed:
-                        self._write_index(fresh)
+                        idx.write(fresh)
             except OSError:
                 pass  # a read-only store can still be listed
         return {name: _entry(name, fresh[name]) for name in sorted(fresh)}
@@ -246,7 +209,7 @@ class Store:
 
     # -- changing -----------------------------------------------------------------------------
     def _locked_index(self) -> dict[str, dict[str, Any]]:
-        fresh, _ = self._fresh(self._read_index())
+        fresh, _ = self._fresh(idx.read())
         return fresh
 
     def _prepare(self) -> None:
@@ -268,7 +231,7 @@ class Store:
             if name not in index:
                 raise FatalError(f"no entry named {name!r}", hint="'kctx list' shows the entries")
             index[name] = {**index[name], **changes}
-            self._write_index(index)
+            idx.write(index)
             return _entry(name, index[name])
 
     def remove(self, name: str) -> None:
@@ -282,7 +245,7 @@ class Store:
             except FileNotFoundError:
                 pass
             del index[name]
-            self._write_index(index)
+            idx.write(index)
 
     def rename(self, old: str, new: str) -> Entry:
         from kctx import kubeconfig
@@ -307,7 +270,7 @@ class Store:
             rec = dict(index.pop(old))
             st = os.stat(paths.entry_file(new))
             index[new] = self._derive(new, rec, st)
-            self._write_index(index)
+            idx.write(index)
             return _entry(new, index[new])
 
     def import_files(
@@ -400,7 +363,7 @@ class Store:
                 for name in report.unchanged:
                     index[name] = {**index[name], "tier": tier}
             if writes or tier:
-                self._write_index(index)
+                idx.write(index)
         return report
 
 

@@ -310,7 +310,7 @@ def test_kctx_shell_fast_path(world: dict[str, Any], stubs: Versions, run_k: Run
     r = run_k("get", "ns", env={"KUBECONFIG": kubeconfig})
     assert r.returncode == 0, r.stderr
     assert stubs.ran() == ["1.29.6"]
-    assert os.path.exists(paths.entry_choice_file("eks-prod"))
+    assert os.path.exists(paths.entry_record_file("eks-prod"))
     # A pin rewrites the index: the small per-entry copy is refreshed, not trusted.
     assert run_kctx("kubectl", "pin", "eks-prod", "1.30.9").returncode == 0
     stubs.clear()

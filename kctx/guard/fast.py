@@ -63,7 +63,7 @@ def depends_on(kubectl: str) -> list[str]:
     env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[1:]
     cache = paths.cache_dir()
     return [*(os.path.abspath(p) for p in env if p), paths.hot_index_file(), paths.config_file(),
-            paths.compiled_config_file(), os.path.join(cache, "servers"), os.path.join(cache, "entries"),
+            paths.compiled_config_file(), os.path.join(cache, "servers"), paths.entry_records_dir(),
             paths.kubectl_cache_dir(), kubectl]
 
 

@@ -14,9 +14,9 @@ Fast on kctx's own files: an entry file is described by the store's marshal inde
 session file is JSON read without the json module; other kubeconfigs need YAML.
 """
 
-import marshal
 import os
 
+from kctx import index as idx
 from kctx import paths
 
 TYPE_CHECKING = False  # no typing (nor __future__) at run time: each costs every `k`
@@ -58,18 +58,11 @@ class Unresolved(Exception):
 
 def _read_index() -> dict[str, dict[str, Any]]:
     try:
-        with open(paths.hot_index_file(), "rb") as f:
-            data = marshal.load(f)
-        if data.get("version") == 1 and isinstance(data.get("entries"), dict):
-            return data["entries"]
-    except FileNotFoundError:
-        if not os.path.isdir(paths.entries_dir()):
-            return {}
-    except (OSError, EOFError, ValueError, TypeError, AttributeError):
-        pass
-    from kctx import store
+        return idx.hot()
+    except idx.Stale:
+        from kctx import store
 
-    return store.load_hot_index()
+        return store.load_hot_index()
 
 
 class Doc:

@@ -1,0 +1,203 @@
+"""The store's index: the one module that reads and writes it.
+
+`index.json` maps each entry name to its record: what only kctx knows (tier, pinned kubectl,
+source file, original context name) and, as a cache, what is derived from the entry file
+(server, cluster, user, namespace, or the error reading it), stamped with the file's mtime and
+size so a changed file is read again. `index.bin` is a marshal copy of the same document for
+the hot paths, which read it without importing json or yaml.
+
+Decoding all of index.bin grows with the store (tens of ms at 10,000 entries), so one entry is
+found through a lookup table derived from it (the names in one bytes string, offsets, each
+record marshalled on its own: a bytes.find and one small decode), and each entry used is
+remembered in a tiny file of its own. Both are stamped with index.bin's stat and rebuilt when
+it changes. Records are plain dicts with the keys in RECORD_KEYS; other modules add keys here.
+
+Readers that cannot get an answer here (no index, a damaged one, an entry file changed since it
+was indexed) get `Stale` and ask the store, which re-derives and rewrites the index.
+"""
+
+import marshal
+import os
+
+from kctx import paths
+from kctx.fsutil import atomic_write
+
+TYPE_CHECKING = False  # no typing (nor __future__) at run time: each costs every `k`
+if TYPE_CHECKING:
+    from typing import Any
+else:
+    Any = object
+
+VERSION = 1  # of index.json / index.bin
+_TABLE_VERSION = 3  # of the lookup table and the per-entry copies
+
+# What a record holds. kctx knows: tier, pin, source, context. Derived from the entry file:
+# server, cluster, user, namespace, error; mtime_ns and size are the entry file's stamp.
+RECORD_KEYS = ("tier", "pin", "source", "context", "server", "cluster", "user", "namespace", "error",
+               "mtime_ns", "size")
+
+
+class Stale(Exception):
+    """The index cannot answer (missing, unreadable, or the entry file changed): ask the store."""
+
+
+# -- the document ---------------------------------------------------------------------------------
+def read() -> dict[str, dict[str, Any]]:
+    """Every record from index.json; {} when there is none or it is damaged (the store rebuilds it)."""
+    import json
+
+    try:
+        with open(paths.index_file(), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if isinstance(data, dict) and data.get("version") == VERSION and isinstance(data.get("entries"), dict):
+        return data["entries"]
+    return {}
+
+
+def write(entries: dict[str, dict[str, Any]]) -> None:
+    """Write index.json and its hot copy index.bin (the caller holds the store lock)."""
+    import json
+
+    doc = {"version": VERSION, "entries": dict(sorted(entries.items()))}
+    atomic_write(paths.index_file(), json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    atomic_write(paths.hot_index_file(), marshal.dumps(doc), fsync=False)
+
+
+def _decode(data: object) -> dict[str, dict[str, Any]] | None:
+    if isinstance(data, dict) and data.get("version") == VERSION and isinstance(data.get("entries"), dict):
+        return data["entries"]
+    return None
+
+
+def hot() -> dict[str, dict[str, Any]]:
+    """Every record, from index.bin; {} when the store has no entries folder; else Stale when unreadable."""
+    try:
+        with open(paths.hot_index_file(), "rb") as f:
+            entries = _decode(marshal.load(f))
+    except FileNotFoundError:
+        if not os.path.isdir(paths.entries_dir()):
+            return {}
+        raise Stale from None
+    except (OSError, EOFError, ValueError, TypeError):
+        raise Stale from None
+    if entries is None:
+        raise Stale
+    return entries
+
+
+# -- one entry, fast ------------------------------------------------------------------------------
+def _stat(path: str) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def _printable(value: object) -> str:
+    return value if isinstance(value, str) and value.isprintable() else ""
+
+
+def _build_table(stamp: tuple) -> tuple:
+    from array import array
+
+    try:
+        with open(paths.hot_index_file(), "rb") as f:
+            entries = _decode(marshal.load(f))
+    except (OSError, EOFError, ValueError, TypeError):
+        raise Stale from None
+    if entries is None:
+        raise Stale
+    names = sorted(entries)
+    offsets, blobs, pos = array("I", [0]), [], 0
+    for name in names:
+        blob = marshal.dumps(entries[name])
+        blobs.append(blob)
+        pos += len(blob)
+        offsets.append(pos)
+    tiers = "\n".join(str(entries[n].get("tier") or "") for n in names)
+    namespaces = "\n".join(_printable(entries[n].get("namespace")) for n in names)
+    table = (_TABLE_VERSION, stamp, "\n".join(names).encode(), offsets.tobytes(), b"".join(blobs), tiers, namespaces)
+    try:
+        atomic_write(paths.entries_lookup_file(), marshal.dumps(table), fsync=False)
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return table
+
+
+def _table() -> tuple:
+    """The lookup table, current with index.bin; Stale when the index cannot be read."""
+    try:
+        stamp = _stat(paths.hot_index_file())
+    except OSError:
+        raise Stale from None
+    try:
+        with open(paths.entries_lookup_file(), "rb") as f:
+            table = marshal.load(f)
+        if isinstance(table, tuple) and len(table) == 7 and table[0] == _TABLE_VERSION and table[1] == stamp:
+            return table
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    return _build_table(stamp)
+
+
+def _from_table(name: str) -> tuple[tuple, dict[str, Any] | None]:
+    from array import array
+
+    table = _table()
+    names = table[2]
+    i = (b"\n" + names + b"\n").find(b"\n" + name.encode() + b"\n")
+    if i < 0:
+        return table[1], None
+    k = names.count(b"\n", 0, i)
+    offsets = array("I")
+    offsets.frombytes(table[3])
+    rec = marshal.loads(table[4][offsets[k]:offsets[k + 1]])
+    return table[1], rec if isinstance(rec, dict) else None
+
+
+def record(name: str) -> dict[str, Any] | None:
+    """Entry `name`'s record, or None when the index has no such entry.
+
+    Raises Stale when the index cannot be read or the entry file changed since it was indexed.
+    `name` must be a valid entry name (it becomes a file name).
+    """
+    try:
+        entry_stat = _stat(paths.entry_file(name))
+    except FileNotFoundError:
+        entry_stat = None
+    except OSError:
+        raise Stale from None
+    own = paths.entry_record_file(name)
+    try:
+        index_stat = _stat(paths.hot_index_file())
+        with open(own, "rb") as f:
+            version, stamps, rec = marshal.load(f)
+        if version == _TABLE_VERSION and stamps == (index_stat, entry_stat) and entry_stat is not None:
+            return rec
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    try:
+        index_stat, rec = _from_table(name)
+    except (OSError, EOFError, ValueError, TypeError):
+        raise Stale from None
+    if rec is None:
+        return None
+    if entry_stat is None or (rec.get("mtime_ns"), rec.get("size")) != entry_stat[:2]:
+        raise Stale
+    try:
+        atomic_write(own, marshal.dumps((_TABLE_VERSION, (index_stat, entry_stat), rec)), fsync=False)
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return rec
+
+
+def columns() -> tuple[list[str], list[str], list[str]]:
+    """Entry names, their tiers and their namespaces ('' when none), sorted by name: for completion."""
+    try:
+        table = _table()
+        names = table[2].decode().split("\n") if table[2] else []
+    except (OSError, EOFError, ValueError, TypeError, UnicodeDecodeError):
+        raise Stale from None
+    if not names:
+        return [], [], []
+    return names, table[5].split("\n"), table[6].split("\n")
