@@ -1,6 +1,6 @@
 """Benchmark: what `k` adds to `kubectl get pods`, on an unprotected and on a protected entry.
 
-Both run against the same local fake API server (tests/fakeapi.py, TLS on 127.0.0.1), with the
+Both run against the same local fake API server (tests/fakeapi/, TLS on 127.0.0.1), with the
 same environment a kctx shell has (KUBECONFIG=<session file>:<entry file>), alternating k and
 kubectl run after run so that drift on a busy machine hits both alike. The kubectl run directly
 is the very binary `k` ends up executing.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fakeapi import BaseHandler, Served, SharedCA, TLSHTTPServer, session_ca
+from fakeapi.tls import BaseHandler, Served, SharedCA, TLSHTTPServer, session_ca
 
 __all__ = ["PLATFORMS", "KubectlMirror", "MirrorRequest", "file_digests"]
 
