@@ -2,6 +2,8 @@
 
 Appended with O_APPEND under an flock, so lines from concurrent `k` never interleave; the file
 is 0600 in the 0700 data folder. Written by `k` without the json module (see minijson).
+A record's "outcome" is one of k's decisions (confirmed, aborted, interrupted, refused,
+confirmed-by-env, unlocked) or kctx unlock / lock (unlock, lock).
 """
 
 from __future__ import annotations
@@ -13,10 +15,6 @@ from kctx import paths
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-# What a record's "outcome" can be: k's decisions, then kctx unlock/lock (kctx/commands/switch.py).
-OUTCOMES = ("confirmed", "aborted", "interrupted", "refused", "confirmed-by-env", "unlocked", "unlock", "lock")
-
 
 def append(record: dict[str, Any]) -> None:
     """Add one record (a flat mapping of JSON values) as a line of the audit log."""

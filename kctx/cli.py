@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from kctx import __version__
+from kctx.commands import table
 from kctx.errors import INTERRUPTED, USAGE, exit_code
 
 OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -41,7 +42,21 @@ def _namespaces(ctx: click.Context, param: click.Parameter, incomplete: str) -> 
     return [n for n in session.used_namespaces() if n.startswith(incomplete)]
 
 
-ENTRY = click.argument("name", shell_complete=_entry_names)
+_COMPLETERS = {table.ENTRY: _entry_names, table.ENTRIES: _entry_names, table.NAMESPACE: _namespaces,
+               table.TIER: _tier_names}
+
+
+def argument(command: str, position: int, *decls: str, **kwargs: Any) -> Any:
+    """A click argument that completes as the command table says."""
+    return click.argument(*decls, shell_complete=_COMPLETERS.get(table.completes(command, position)), **kwargs)
+
+
+def option(*decls: str, **kwargs: Any) -> Any:
+    """A click option; its value completes as the command table says for options of that name."""
+    kind = next((table.OPTIONS[d] for d in decls if d in table.OPTIONS), "")
+    return click.option(*decls, shell_complete=_COMPLETERS.get(kind), **kwargs)
+
+
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,7 +71,7 @@ def cli() -> None:
 # -- store ------------------------------------------------------------------------------------
 @cli.command("import")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--tier", shell_complete=_tier_names, help="Tier for every imported entry (default: inferred from the name).")
+@option("--tier", help="Tier for every imported entry (default: inferred from the name).")
 @click.option("--strict", is_flag=True, help="Refuse context names that are not valid entry names instead of renaming them.")
 @click.option("--force", is_flag=True, help="Replace entries of the same name.")
 @click.option("--prefix", metavar="P", help="Prefix every imported entry's name with P.")
@@ -82,7 +97,7 @@ def list_cmd(output: str) -> int:
 
 
 @cli.command("show")
-@ENTRY
+@argument("show", 0, "name")
 @OUTPUT
 def show_cmd(name: str, output: str) -> int:
     """Show one entry: tier, server, user, namespace, file, where it came from."""
@@ -92,8 +107,8 @@ def show_cmd(name: str, output: str) -> int:
 
 
 @cli.command("tier")
-@ENTRY
-@click.argument("tier", required=False, shell_complete=_tier_names)
+@argument("tier", 0, "name")
+@argument("tier", 1, "tier", required=False)
 def tier_cmd(name: str, tier: str | None) -> int:
     """Print the tier of NAME, or set it to TIER (prod, staging, dev, none, or one of the config's)."""
     from kctx.commands import store_cmds
@@ -102,7 +117,7 @@ def tier_cmd(name: str, tier: str | None) -> int:
 
 
 @cli.command("rm")
-@click.argument("names", nargs=-1, required=True, shell_complete=_entry_names)
+@argument("rm", 0, "names", nargs=-1, required=True)
 def rm_cmd(names: tuple[str, ...]) -> int:
     """Remove entries from the store (the files they were imported from are untouched)."""
     from kctx.commands import store_cmds
@@ -111,8 +126,8 @@ def rm_cmd(names: tuple[str, ...]) -> int:
 
 
 @cli.command("rename")
-@click.argument("old", shell_complete=_entry_names)
-@click.argument("new")
+@argument("rename", 0, "old")
+@argument("rename", 1, "new")
 def rename_cmd(old: str, new: str) -> int:
     """Rename entry OLD to NEW."""
     from kctx.commands import store_cmds
@@ -121,7 +136,7 @@ def rename_cmd(old: str, new: str) -> int:
 
 
 # -- switching, sessions, prompt (kctx/commands/switch.py, init.py, pick.py) ----------------
-NAMESPACE = click.option("-n", "--namespace", metavar="NS", shell_complete=_namespaces,
+NAMESPACE = option("-n", "--namespace", metavar="NS",
                          help="Namespace (default: the entry's own).")
 
 
@@ -143,7 +158,7 @@ def init_cmd(shell: str, ps1: bool, no_kubectl: bool) -> int:
 
 
 @cli.command("use")
-@click.argument("name", required=False, shell_complete=_entry_names)
+@argument("use", 0, "name", required=False)
 @NAMESPACE
 def use_cmd(name: str | None, namespace: str | None) -> int:
     """Point this shell at entry NAME ('-': the previous one); no NAME: pick one on the terminal.
@@ -156,7 +171,7 @@ def use_cmd(name: str | None, namespace: str | None) -> int:
 
 
 @cli.command("ns")
-@click.argument("namespace", required=False, shell_complete=_namespaces)
+@argument("ns", 0, "namespace", required=False)
 def ns_cmd(namespace: str | None) -> int:
     """Set this shell's namespace ('-': the previous one); without NAMESPACE, print it."""
     from kctx.commands import switch
@@ -190,9 +205,9 @@ def current_cmd(output: str) -> int:
 
 
 @cli.command("exec")
-@click.argument("name", shell_complete=_entry_names)
+@argument("exec", 0, "name")
 @NAMESPACE
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@argument("exec", 1, "command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_cmd(name: str, namespace: str | None, command: tuple[str, ...]) -> int:
     """Run COMMAND against entry NAME without switching: kctx exec staging -- kubectl get pods.
 
@@ -213,7 +228,7 @@ def prompt_cmd(plain: bool) -> int:
 
 
 @cli.command("unlock")
-@click.argument("duration")
+@argument("unlock", 0, "duration")
 def unlock_cmd(duration: str) -> int:
     """Let k change this shell's protected entry without asking for DURATION (15m, 1h; at most 24h)."""
     from kctx.commands import switch
@@ -232,7 +247,7 @@ def lock_cmd() -> int:
 # -- guard (kctx/commands/guard_cmds.py) ------------------------------------------------------
 @cli.command("audit")
 @click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the last N records.")
-@click.option("--entry", shell_complete=_entry_names, help="Only the records of this entry.")
+@option("--entry", help="Only the records of this entry.")
 @OUTPUT
 def audit_cmd(last: int | None, entry: str | None, output: str) -> int:
     """What the guard (k) decided on protected targets: asked, confirmed, refused, unlocked."""
@@ -249,7 +264,7 @@ def kubectl_group() -> None:
 
 
 @kubectl_group.command("which")
-@click.argument("name", required=False, shell_complete=_entry_names)
+@argument("kubectl which", 0, "name", required=False)
 @OUTPUT
 def kubectl_which_cmd(name: str | None, output: str) -> int:
     """Print the path of the kubectl NAME (default: this shell's entry) uses, and why."""
@@ -259,8 +274,8 @@ def kubectl_which_cmd(name: str | None, output: str) -> int:
 
 
 @kubectl_group.command("pin")
-@ENTRY
-@click.argument("version")
+@argument("kubectl pin", 0, "name")
+@argument("kubectl pin", 1, "version")
 def kubectl_pin_cmd(name: str, version: str) -> int:
     """Pin NAME to kubectl VERSION (1.29.10, or 1.29 for its newest patch); 'auto' matches the server again."""
     from kctx.commands import kubectl_cmds

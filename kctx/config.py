@@ -232,10 +232,6 @@ def load() -> dict[str, Any]:
     return cfg
 
 
-def tier_names(cfg: dict[str, Any]) -> list[str]:
-    return list(cfg["tiers"])
-
-
 def is_protected(cfg: dict[str, Any], tier: str) -> bool:
     spec = cfg["tiers"].get(tier)
     # An entry whose tier was removed from the config stays protected if it was named like one.

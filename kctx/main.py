@@ -9,7 +9,7 @@ importing click (about 50 ms on a slow machine); everything else, and anything u
 import os
 import sys
 
-_EVAL = ("use", "ns", "off", "unlock", "lock", "_adopt")
+from kctx.commands import table
 
 
 def _namespace_opt(args: list[str]) -> tuple[list[str], str | None] | None:
@@ -40,7 +40,9 @@ def _namespace_opt(args: list[str]) -> tuple[list[str], str | None] | None:
 def _fast(argv: list[str]) -> int | None:
     """Run the simple forms of the hot commands; None: let click handle it."""
     cmd, args = argv[0], argv[1:]
-    if cmd in ("use", "ns", "off", "unlock", "lock", "_adopt"):
+    if not table.fast(cmd):
+        return None
+    if table.evaluated(argv):
         from kctx.commands import switch
 
         if cmd == "use":
@@ -98,18 +100,23 @@ def _complete() -> int | None:
             return None
         args = cwords[1:cword]
         incomplete = cwords[cword] if cword < len(cwords) else ""
-    if not args or incomplete.startswith("-") or any(a.startswith("-") for a in args[1:]):
+    if not args or incomplete.startswith("-"):
         return None
-    cmd, rest = args[0], args[1:]
+    command = " ".join(args[:2]) if " ".join(args[:2]) in table.COMMANDS else args[0]
+    rest = args[len(command.split()):]
+    if rest and rest[-1] in table.OPTIONS and not any(a.startswith("-") for a in rest[:-1]):
+        kind = table.OPTIONS[rest[-1]]  # the value of an option
+    elif any(a.startswith("-") for a in rest):
+        return None
+    else:
+        kind = table.completes(command, len(rest))
     items: list[tuple[str, str]]
-    if (cmd in ("use", "exec", "show", "tier", "rename") and not rest) or cmd == "rm":
-        from kctx import session
+    from kctx import session
 
+    if kind in (table.ENTRY, table.ENTRIES):
         names, tiers = session.completion_columns()[:2]
         items = [(n, t) for n, t in zip(names, tiers) if n.startswith(incomplete)]
-    elif cmd == "ns" and not rest:
-        from kctx import session
-
+    elif kind == table.NAMESPACE:
         items = [(n, "") for n in session.used_namespaces() if n.startswith(incomplete)]
     else:
         return None
@@ -144,7 +151,7 @@ def main() -> int:
         return rc
     from kctx.cli import run
 
-    if argv and argv[0] in _EVAL and os.environ.get("KCTX_SHELL"):
+    if table.evaluated(argv) and os.environ.get("KCTX_SHELL"):
         # The integration evaluates stdout: help and every message go to stderr instead, the
         # commands write their shell code to fd 1 directly (switch.emit).
         sys.stdout.flush()
