@@ -320,9 +320,9 @@ def doctor_cmd(offline: bool, fix: bool, output: str) -> int:
 
     Exits non-zero when something is wrong.
     """
-    from kctx.commands import kubectl_cmds
+    from kctx.commands import doctor
 
-    return kubectl_cmds.doctor(offline, fix, output)
+    return doctor.doctor(offline, fix, output)
 
 
 

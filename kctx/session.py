@@ -67,6 +67,16 @@ def owned(path: str, shell_pid: int) -> bool:
     return is_session(path) and pid_of(path) == shell_pid
 
 
+def active_entry() -> str | None:
+    """This shell's entry, as set by `kctx use` (KCTX_CONTEXT, when KUBECONFIG still leads there)."""
+    name = os.environ.get("KCTX_CONTEXT")
+    if not name:
+        return None
+    if paths.entry_file(name) not in os.environ.get("KUBECONFIG", "").split(os.pathsep):
+        return None
+    return name
+
+
 def from_kubeconfig(value: str | None = None) -> str | None:
     """The session file KUBECONFIG leads with (how `k` finds the session), else None."""
     if value is None:

@@ -4,7 +4,7 @@ import os
 import sys
 from typing import Any
 
-from kctx import config, paths
+from kctx import config, paths, session
 from kctx.errors import FatalError
 from kctx.render import emit_json, info, safe, table
 from kctx.store import Store
@@ -49,21 +49,11 @@ def import_(files: list[str], tier: str | None, strict: bool, force: bool, prefi
     return 0
 
 
-def active_entry() -> str | None:
-    """This shell's entry, as set by `kctx use` (KCTX_CONTEXT, when KUBECONFIG still leads there)."""
-    name = os.environ.get("KCTX_CONTEXT")
-    if not name:
-        return None
-    if paths.entry_file(name) not in os.environ.get("KUBECONFIG", "").split(os.pathsep):
-        return None
-    return name
-
-
 def list_(output: str) -> int:
     from kctx.commands.kubectl_cmds import kubectl_cell, server_version_cell, version_columns
 
     entries = Store().entries()
-    active = active_entry()
+    active = session.active_entry()
     if output == "name":
         sys.stdout.write("".join(n + "\n" for n in entries))
         return 0
@@ -146,6 +136,6 @@ def rm(names: list[str]) -> int:
 def rename(old: str, new: str) -> int:
     e = Store().rename(old, new)
     info(f"renamed {old} to {e.name}")
-    if active_entry() == old:
+    if session.active_entry() == old:
         info(f"this shell still targets the old file: run 'kctx use {e.name}'")
     return 0
