@@ -75,15 +75,19 @@ def cli() -> None:
 @click.option("--strict", is_flag=True, help="Refuse context names that are not valid entry names instead of renaming them.")
 @click.option("--force", is_flag=True, help="Replace entries of the same name.")
 @click.option("--prefix", metavar="P", help="Prefix every imported entry's name with P.")
+@click.option("--names", "naming", type=click.Choice(["short", "full"]), default="short", show_default=True,
+              help="short: name entries after the cluster for generated context names (EKS, GKE, eksctl, "
+                   "OpenShift, kubeadm...); full: the context's own name.")
 @OUTPUT
-def import_cmd(files: tuple[str, ...], tier: str | None, strict: bool, force: bool, prefix: str | None, output: str) -> int:
+def import_cmd(files: tuple[str, ...], tier: str | None, strict: bool, force: bool, prefix: str | None,
+               naming: str, output: str) -> int:
     """Split kubeconfig FILES (default: $KUBECONFIG or ~/.kube/config) into one entry per context.
 
     The source files are never modified.
     """
     from kctx.commands import store_cmds
 
-    return store_cmds.import_(list(files), tier, strict, force, prefix, output)
+    return store_cmds.import_(list(files), tier, strict, force, prefix, output, naming)
 
 
 @cli.command("list")

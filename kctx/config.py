@@ -33,6 +33,7 @@ DEFAULT_TIERS: dict[str, dict[str, Any]] = {
 
 DEFAULTS: dict[str, Any] = {
     "tiers": DEFAULT_TIERS,
+    "policy": [],  # team policy files (kctx.policy)
     "prompt": {
         "symbol": "⎈ ",
         "format": "{symbol}{entry}:{namespace}",
@@ -54,7 +55,7 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-_VERSION = 1  # bump when the compiled form changes shape
+_VERSION = 2  # bump when the compiled form changes shape
 
 
 def sgr(color: str) -> str:
@@ -92,8 +93,9 @@ def _merge(raw: Any) -> dict[str, Any]:
     unknown = set(raw) - set(DEFAULTS)
     if unknown:
         raise _fail(min(unknown), "unknown setting")
-    cfg: dict[str, Any] = {k: dict(v) for k, v in DEFAULTS.items()}
+    cfg: dict[str, Any] = {k: dict(v) for k, v in DEFAULTS.items() if isinstance(v, dict)}
     cfg["tiers"] = {k: dict(v) for k, v in DEFAULT_TIERS.items()}
+    cfg["policy"] = _policy_files(raw.get("policy"))
 
     tiers = raw.get("tiers") or {}
     if not isinstance(tiers, dict):
@@ -117,6 +119,8 @@ def _merge(raw: Any) -> dict[str, Any]:
                 if not isinstance(value, bool):
                     raise _fail(f"tiers.{name}.protected", "expected true or false")
                 tier["protected"] = value
+            elif key == "words":
+                tier["words"] = _words(f"tiers.{name}.words", value)
             else:
                 raise _fail(f"tiers.{name}.{key}", "unknown setting")
         cfg["tiers"][name] = tier
@@ -154,6 +158,31 @@ def _merge(raw: Any) -> dict[str, Any]:
         cfg["guard"]["namespace_tiers"][i] = {
             "entry": str(rule.get("entry", "*")), "namespace": str(rule["namespace"]), "tier": str(rule["tier"])}
     return cfg
+
+
+def _words(where: str, value: Any) -> list[str]:
+    """Words a tier is inferred from: `prod`, `pre-prod` (two words in a row), `k3d`."""
+    if not isinstance(value, list):
+        raise _fail(where, "expected a list of words")
+    out = []
+    for word in value:
+        text = str(word).strip().lower() if isinstance(word, (str, int)) and not isinstance(word, bool) else ""
+        if not text or not text.replace("-", "").replace("_", "").replace(".", "").isalnum() or not text.isascii():
+            raise _fail(where, f"{word!r} is not a word (letters and digits, '-' between words)")
+        out.append(text)
+    return out
+
+
+def _policy_files(value: Any) -> list[str]:
+    """policy: FILE or [FILE, ...]; relative paths are relative to the config file's folder."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise _fail("policy", "expected a list of policy file paths")
+    base = os.path.dirname(os.path.abspath(paths.config_file()))
+    return [os.path.join(base, os.path.expanduser(v)) for v in value]
 
 
 def _number(where: str, value: Any) -> float:

@@ -192,3 +192,18 @@ def shell_template(name: str) -> str:
     folder = os.path.dirname(kctx.shell.__file__)
     with open(os.path.join(folder, name), encoding="utf-8") as f:
         return f.read()
+
+
+def policy_file() -> str:
+    """The team policy's validated rules, per file, kept as last good while a file is broken."""
+    return os.path.join(data_dir(), "policy.bin")
+
+
+def policy_tiers_file() -> str:
+    """What the policy decides for each entry, valid while the policy files and index.bin are unchanged."""
+    return os.path.join(cache_dir(), "policy-tiers.bin")
+
+
+def policy_stamp_file(session_path: str) -> str:
+    """When this shell last took the policy in (its prompt hook compares the policy files with it)."""
+    return session_path + ".policy"

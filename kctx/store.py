@@ -15,20 +15,10 @@ from kctx import index as idx
 from kctx import paths
 from kctx.errors import FatalError
 from kctx.fsutil import atomic_write, discard, ensure_dir, file_lock, stage
+from kctx.names import FACTS, MAX_NAME, sanitise, valid_name
 
-MAX_NAME = 63
-_NAME_START = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-_NAME_CHARS = _NAME_START | set("._-")
-PROD_WORDS = ("prod", "prd", "production", "live")
+__all__ = ["MAX_NAME", "Entry", "ImportReport", "Store", "check_name", "sanitise", "valid_name"]
 
-
-def valid_name(name: str) -> bool:
-    """Entry names: [A-Za-z0-9][A-Za-z0-9._-]*, at most 63 characters."""
-    return (
-        0 < len(name) <= MAX_NAME
-        and name[0] in _NAME_START
-        and all(c in _NAME_CHARS for c in name)
-    )
 
 
 def check_name(name: str) -> str:
@@ -38,21 +28,6 @@ def check_name(name: str) -> str:
             hint="use letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63",
         )
     return name
-
-
-def sanitise(name: str) -> str:
-    """A valid entry name made from any context name ('' when nothing usable is left)."""
-    out = "".join(c if c in _NAME_CHARS else "-" for c in name)
-    while "--" in out:
-        out = out.replace("--", "-")
-    out = out.lstrip("._-")[:MAX_NAME].rstrip("._-")
-    return out
-
-
-def infer_tier(name: str) -> str:
-    """'prod' when prod/prd/production/live appears as a word of the name, else 'none'."""
-    words = "".join(c.lower() if c.isalnum() else " " for c in name).split()
-    return "prod" if any(w in PROD_WORDS for w in words) else "none"
 
 
 @dataclass(frozen=True)
@@ -66,10 +41,12 @@ class Entry:
     file: str
     pin: str | None = None
     source: str = ""
-    context: str = ""
+    context: str = ""  # the context's name in the file it was imported from
     error: str | None = None  # the entry file could not be read; shown by list and doctor
     ca_sha256: str | None = None  # SHA-256 of the DER of the cluster's CA certificate (kctx.identity)
     ca_bundle: list[str] | None = None  # every CA certificate's, when the cluster trusts several
+    tier_source: dict[str, Any] = field(default_factory=dict)  # how the tier was decided
+    facts: dict[str, str] = field(default_factory=dict)  # eks_account, gke_project, ... (kctx.names)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +54,7 @@ class Entry:
             "user": self.user, "namespace": self.namespace, "file": self.file, "pin": self.pin,
             "source": self.source, "context": self.context, "error": self.error,
             "ca_sha256": self.ca_sha256, "ca_bundle": self.ca_bundle,
+            "tier_source": self.tier_source, "facts": self.facts,
         }
 
 
@@ -87,6 +65,8 @@ def _entry(name: str, rec: dict[str, Any]) -> Entry:
         file=paths.entry_file(name), pin=rec.get("pin"), source=rec.get("source", ""),
         context=rec.get("context", name), error=rec.get("error"), ca_sha256=rec.get("ca_sha256"),
         ca_bundle=rec.get("ca_bundle"),
+        tier_source=rec.get("tier_source") or {"by": "default"},
+        facts={k: rec[k] for k in FACTS if rec.get(k)},
     )
 
 
@@ -102,6 +82,7 @@ def _record_of(e: Entry) -> dict[str, Any]:
     d = e.as_dict()
     d.pop("name")
     d.pop("file")
+    d.update(d.pop("facts"))
     return d
 
 
@@ -119,14 +100,18 @@ class ImportReport:
     imported: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    renamed: list[tuple[str, str]] = field(default_factory=list)  # (context, entry)
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # (context, entry): sanitised
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (context, reason)
+    named: list[tuple[str, str, str]] = field(default_factory=list)  # (context, entry, kind): short names
+    lengthened: list[tuple[str, str, str]] = field(default_factory=list)  # (context, entry, short name)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "imported": self.imported, "updated": self.updated, "unchanged": self.unchanged,
             "renamed": [{"context": c, "entry": e} for c, e in self.renamed],
             "skipped": [{"context": c, "reason": r} for c, r in self.skipped],
+            "named": [{"context": c, "entry": e, "kind": k} for c, e, k in self.named],
+            "lengthened": [{"context": c, "entry": e, "short": s} for c, e, s in self.lengthened],
         }
 
 
@@ -149,9 +134,16 @@ class Store:
             rec["error"] = None
         except FatalError as e:
             rec["error"] = e.message
-        rec.setdefault("tier", infer_tier(name))
         rec.setdefault("context", name)
         rec.setdefault("ca_sha256", None)
+        from kctx import names
+
+        context, cluster, server = rec["context"], rec.get("cluster") or "", rec.get("server") or ""
+        if "tier" not in rec:  # a file dropped into the folder by hand, or a rebuilt index
+            from kctx import config
+
+            rec["tier"], rec["tier_source"] = names.infer_tier(config.load(), context, cluster, server, name)
+        rec.update(names.facts_of(context, cluster, server, rec.get("user") or ""))
         return rec
 
     def _scan(self) -> dict[str, os.stat_result]:
@@ -219,7 +211,7 @@ class Store:
     def set_tier(self, name: str, tier: str, tiers: list[str]) -> Entry:
         if tier not in tiers:
             raise FatalError(f"unknown tier {tier!r}", hint="tiers: " + ", ".join(tiers))
-        return self._update(name, tier=tier)
+        return self._update(name, tier=tier, tier_source={"by": "kctx tier"})
 
     def set_pin(self, name: str, version: str | None) -> Entry:
         return self._update(name, pin=version)
@@ -280,36 +272,77 @@ class Store:
         strict: bool = False,
         force: bool = False,
         prefix: str | None = None,
+        naming: str = "short",
     ) -> ImportReport:
-        """Split each file into entries. All-or-nothing: on any error the store is unchanged."""
-        from kctx import kubeconfig
+        """Split each file into entries. All-or-nothing: on any error the store is unchanged.
+
+        naming "short" names entries after their cluster for the context names cloud tools
+        generate (kctx.names); "full" keeps the context's name.
+        """
+        from kctx import kubeconfig, names
 
         if prefix is not None and prefix and not valid_name(prefix + "x"):
             raise FatalError(f"invalid prefix {prefix!r}", hint="letters, digits, '.', '_' and '-'")
         report = ImportReport()
-        planned: dict[str, tuple[dict[str, Any], str, str]] = {}  # entry -> (doc, source, context)
+        parts: list[tuple[Any, str, str]] = []  # (split, source, path)
         for path in files:
             source = os.path.abspath(path)
             doc = kubeconfig.read(path)
-            for part in kubeconfig.split(doc, path):
-                name = (prefix or "") + part.context
-                if not valid_name(name):
-                    fixed = sanitise(name) or "context"
-                    if strict:
-                        raise FatalError(
-                            f"{path}: context {part.context!r} is not a valid entry name",
-                            hint=f"without --strict it would be imported as {fixed!r}",
-                        )
-                    base, n = fixed, 2
-                    while fixed in planned:
-                        suffix = f"-{n}"
-                        fixed, n = base[: MAX_NAME - len(suffix)] + suffix, n + 1
-                    report.renamed.append((part.context, fixed))
-                    name = fixed
-                if name in planned:
-                    report.skipped.append((part.context, f"another context in this import is also named {name!r}"))
+            parts += [(part, source, path) for part in kubeconfig.split(doc, path)]
+        # Short names: contexts already in the store keep their entry's name (a re-import updates
+        # it); the others take the cluster's name, lengthened while it collides.
+        short: dict[int, str] = {}
+        if naming == "short" and parts:
+            existing = idx.read()
+            known = {(rec.get("context"), rec.get("source")): n for n, rec in existing.items()}
+            known_unique = {rec.get("context"): n for n, rec in existing.items()}
+            pending: list[tuple[int, list[str], Any]] = []
+            taken = set(existing)
+            for rec in existing.values():  # prod-eu-west-1 and prod-us-east-1 hold `prod` too
+                was = names.recognise(str(rec.get("context") or ""), str(rec.get("cluster") or ""),
+                                      str(rec.get("server") or ""), str(rec.get("user") or ""),
+                                      str(rec.get("source") or ""))
+                if was.kind:
+                    taken.update(names.candidates(was)[:1])
+            for i, (part, source, _) in enumerate(parts):
+                server = str(part.cluster.get("server") or "")
+                named = names.recognise(part.context, part.cluster_name, server, part.user_name, source)
+                if not named.kind:
+                    taken.add(sanitise((prefix or "") + part.context))  # keeps its own name
                     continue
-                planned[name] = (kubeconfig.entry_document(name, part), source, part.context)
+                same = known.get((part.context, source)) or (known_unique.get(part.context) if named.unique else None)
+                if same:
+                    short[i] = same
+                    continue
+                cands = names.candidates(named, prefix or "")
+                if cands:
+                    pending.append((i, cands, named))
+            chosen = names.choose([c for _, c, _ in pending], taken)
+            for (i, cands, named), name in zip(pending, chosen):
+                short[i] = name
+                report.named.append((parts[i][0].context, name, named.kind))
+                if name != cands[0]:
+                    report.lengthened.append((parts[i][0].context, name, cands[0]))
+        planned: dict[str, tuple[dict[str, Any], str, str]] = {}  # entry -> (doc, source, context)
+        for i, (part, source, path) in enumerate(parts):
+            name = short.get(i) or (prefix or "") + part.context
+            if not valid_name(name):
+                fixed = sanitise(name) or "context"
+                if strict:
+                    raise FatalError(
+                        f"{path}: context {part.context!r} is not a valid entry name",
+                        hint=f"without --strict it would be imported as {fixed!r}",
+                    )
+                base, n = fixed, 2
+                while fixed in planned:
+                    suffix = f"-{n}"
+                    fixed, n = base[: MAX_NAME - len(suffix)] + suffix, n + 1
+                report.renamed.append((part.context, fixed))
+                name = fixed
+            if name in planned:
+                report.skipped.append((part.context, f"another context in this import is also named {name!r}"))
+                continue
+            planned[name] = (kubeconfig.entry_document(name, part), source, part.context)
 
         self._prepare()
         with file_lock(paths.lock_file()):
@@ -352,19 +385,27 @@ class Store:
             for name, text in writes:
                 _, source, context = planned[name]
                 old = index.get(name, {})
-                rec = {
-                    "tier": tier or old.get("tier") or infer_tier(name),
-                    "pin": old.get("pin"),
-                    "source": source,
-                    "context": context,
-                }
+                rec = {"pin": old.get("pin"), "source": source, "context": context}
+                if tier:
+                    rec["tier"], rec["tier_source"] = tier, {"by": "--tier"}
+                elif _chosen(old):
+                    rec["tier"], rec["tier_source"] = old["tier"], old.get("tier_source") or {"by": "kctx tier"}
+                # Otherwise _derive infers it from the context, cluster and server names.
                 index[name] = self._derive(name, rec, os.stat(paths.entry_file(name)))
             if tier:
                 for name in report.unchanged:
-                    index[name] = {**index[name], "tier": tier}
+                    index[name] = {**index[name], "tier": tier, "tier_source": {"by": "--tier"}}
             if writes or tier:
                 idx.write(index)
         return report
+
+
+def _chosen(rec: dict[str, Any]) -> bool:
+    """The tier of this record was set by a person (--tier, kctx tier), not inferred."""
+    by = (rec.get("tier_source") or {}).get("by")
+    if by is None:  # indexed before tiers had sources: only a tier other than none was chosen
+        return bool(rec.get("tier")) and rec.get("tier") != "none"
+    return by in ("--tier", "kctx tier")
 
 
 def _read_text(path: str) -> str | None:

@@ -10,9 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from kctx import paths
+from kctx import config, names, paths
 from kctx.errors import FatalError
-from kctx.store import Store, infer_tier, sanitise, valid_name
+from kctx.store import Store, sanitise, valid_name
+
+
+def infer_tier(name: str) -> str:
+    return names.infer_tier(config._merge(None), name)[0]
 
 KCTX = str(Path(sys.executable).parent / "kctx")
 
@@ -77,7 +81,7 @@ def test_sanitise(raw, clean):
 @pytest.mark.parametrize("name,tier", [
     ("prod", "prod"), ("eks-prod-eu", "prod"), ("prd", "prod"), ("PRODUCTION", "prod"),
     ("live.eu", "prod"), ("products", "none"), ("reproduce", "none"), ("delivery", "none"),
-    ("staging", "none"), ("gke_proj_europe_prod", "prod"),
+    ("staging", "staging"), ("gke_proj_europe_prod", "prod"),  # staging: inferred since issue 11
 ])
 def test_infer_tier(name, tier):
     assert infer_tier(name) == tier
@@ -91,7 +95,7 @@ def test_import_splits_one_private_file_per_context(tmp_path, store_home):
     assert sorted(report.imported) == ["dev", "prod"]
     assert digest(src) == before
     entries = Store().entries()
-    assert entries["prod"].tier == "prod" and entries["dev"].tier == "none"
+    assert entries["prod"].tier == "prod" and entries["dev"].tier == "dev"  # dev inferred since issue 11
     assert entries["prod"].server == "https://p.example:6443"
     for name in ("prod", "dev"):
         f = Path(paths.entry_file(name))
@@ -253,7 +257,7 @@ def test_list_outputs(tmp_path):
     run("import", str(src))
     text = run("list").stdout
     assert text.splitlines()[0].split()[:4] == ["NAME", "TIER", "SERVER", "NAMESPACE"]
-    assert [line.split()[:2] for line in text.splitlines()[1:]] == [["dev", "none"], ["prod", "prod"]]
+    assert [line.split()[:2] for line in text.splitlines()[1:]] == [["dev", "dev"], ["prod", "prod"]]
     data = json.loads(run("list", "-o", "json").stdout)
     assert [d["name"] for d in data] == ["dev", "prod"]
     assert run("list", "-o", "name").stdout == "dev\nprod\n"

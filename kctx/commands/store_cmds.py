@@ -7,7 +7,7 @@ from typing import Any
 from kctx import config, paths, session
 from kctx.errors import FatalError
 from kctx.render import emit_json, info, safe, table
-from kctx.store import Store
+from kctx.store import Entry, Store
 
 
 def default_sources() -> list[str]:
@@ -22,11 +22,46 @@ def default_sources() -> list[str]:
     return [paths.kube_config()]
 
 
-def import_(files: list[str], tier: str | None, strict: bool, force: bool, prefix: str | None, output: str) -> int:
+def with_policy(cfg: dict[str, Any], entries: dict[str, Entry], warn: bool = True) -> dict[str, Entry]:
+    """The entries with the tiers in force: the team policy's where it protects more (kctx.policy)."""
+    from dataclasses import replace
+
+    from kctx import policy
+    from kctx.store import load_hot_index
+
+    compiled = policy.load(cfg)
+    if warn:
+        policy.warn(compiled)
+    if not compiled.rules:
+        return entries
+    applied = policy.apply(cfg, load_hot_index(), compiled)
+    out = {}
+    for name, e in entries.items():
+        rec = applied.get(name)
+        out[name] = replace(e, tier=rec["tier"], tier_source=rec["tier_source"]) if rec else e
+    return out
+
+
+def _tier_note(e: Entry) -> str:
+    """'prod, "prod" in the context name' for the import report."""
+    src = e.tier_source or {}
+    if src.get("by") == "word":
+        where = {"context": "context name", "cluster": "cluster name", "server": "server host", "entry": "entry name"}.get(src.get("in", ""), "")
+        return f'{e.tier}: "{src.get("word")}" in the {where}'
+    if src.get("by") == "policy":
+        return f"{e.tier}: policy {os.path.basename(str(src.get('file')))} rule {src.get('rule')}"
+    return e.tier
+
+
+def import_(files: list[str], tier: str | None, strict: bool, force: bool, prefix: str | None, output: str,
+            naming: str = "short") -> int:
     cfg = config.load()
     if tier is not None and tier not in cfg["tiers"]:
         raise FatalError(f"unknown tier {tier!r}", hint="tiers: " + ", ".join(cfg["tiers"]))
-    report = Store().import_files(files or default_sources(), tier=tier, strict=strict, force=force, prefix=prefix)
+    if naming not in ("short", "full"):
+        raise FatalError(f"unknown naming {naming!r}", hint="--names short or --names full")
+    report = Store().import_files(files or default_sources(), tier=tier, strict=strict, force=force, prefix=prefix,
+                                  naming=naming)
     if output == "json":
         emit_json(report.as_dict())
         return 0
@@ -34,11 +69,19 @@ def import_(files: list[str], tier: str | None, strict: bool, force: bool, prefi
         info(f"renamed: context {safe(context)!r} is not a valid entry name; imported as {entry!r}")
     for context, reason in report.skipped:
         info(f"skipped: {safe(context)!r}: {reason}")
-    store = Store().entries()
+    lengthened = {entry: short for _, entry, short in report.lengthened}
+    for context, entry, kind in report.named:
+        if entry in lengthened:
+            info(f"named: {safe(context)} as {entry} (another cluster is also called {lengthened[entry]})")
+        elif entry != context:
+            info(f"named: {safe(context)} as {entry}")
+    if report.named:
+        info("(kctx import --names full keeps the contexts' own names; kctx use accepts them too)")
+    store = with_policy(cfg, Store().entries())
 
     def line(verb: str, names: list[str]) -> None:
         if names:
-            info(f"{verb} {len(names)}: " + ", ".join(f"{n} ({store[n].tier})" for n in names[:20])
+            info(f"{verb} {len(names)}: " + ", ".join(f"{n} ({_tier_note(store[n])})" for n in names[:20])
                  + (f", … {len(names) - 20} more" if len(names) > 20 else ""))
 
     line("imported", report.imported)
@@ -57,9 +100,12 @@ def list_(output: str) -> int:
     if output == "name":
         sys.stdout.write("".join(n + "\n" for n in entries))
         return 0
+    cfg = config.load()
+    entries = with_policy(cfg, entries)
     cols = version_columns(entries)  # from the version caches only: never a network call
     if output == "json":
-        emit_json([{**e.as_dict(), "active": e.name == active, **cols[e.name]} for e in entries.values()])
+        emit_json([{**e.as_dict(), "protected": config.is_protected(cfg, e.tier) or _policy_protected(e),
+                    "active": e.name == active, **cols[e.name]} for e in entries.values()])
         return 0
     if not entries:
         info("no entries yet: 'kctx import' splits your kubeconfig into entries")
@@ -79,22 +125,33 @@ def _cas(e: Any) -> set[str]:
     return set(e.ca_bundle or ([e.ca_sha256] if e.ca_sha256 else []))
 
 
+def _policy_protected(e: Entry) -> bool:
+    from kctx import policy
+
+    src = e.tier_source or {}
+    return src.get("by") == "policy" and policy.protects(config.load(), e.tier)
+
+
 def show(name: str, output: str) -> int:
+    from kctx.names import describe_source
+
+    cfg = config.load()
     entries = Store().entries()
     if name not in entries:
         Store().get(name)  # the one "no entry named" error
-    e = entries[name]
+    e = with_policy(cfg, {name: entries[name]})[name]
+    protected = config.is_protected(cfg, e.tier) or _policy_protected(e)
     mine = _cas(e)
     same_ca = [n for n, other in entries.items() if n != name and mine & _cas(other)]
     if output == "json":
-        emit_json({**e.as_dict(), "same_ca": same_ca})
+        emit_json({**e.as_dict(), "protected": protected, "same_ca": same_ca})
         return 0
-    cfg = config.load()
     ca = e.ca_sha256 or "none (kubectl trusts the system's CAs, or does not verify)"
     if e.ca_bundle:
         ca += f" (the first of {len(e.ca_bundle)} in its bundle)"
     fields: list[tuple[str, Any]] = [
-        ("name", e.name), ("tier", e.tier + (" (protected)" if config.is_protected(cfg, e.tier) else "")),
+        ("name", e.name), ("tier", e.tier + (" (protected)" if protected else "")),
+        ("tier from", safe(describe_source(e.tier_source))),
         ("server", safe(e.server)), ("cluster", safe(e.cluster)), ("user", safe(e.user)),
         ("namespace", safe(e.namespace or "default")), ("CA sha256", ca),
     ]
@@ -103,6 +160,7 @@ def show(name: str, output: str) -> int:
         fields.append(("same CA as", ", ".join(marked[:10]) + (f", … {len(marked) - 10} more" if len(marked) > 10 else "")))
     fields += [
         ("file", e.file), ("imported from", e.source or "-"), ("original context", safe(e.context)),
+        *((k.replace("_", " "), safe(v)) for k, v in e.facts.items()),
         ("kubectl pin", e.pin or "auto"),
     ]
     if e.error:
@@ -114,12 +172,18 @@ def show(name: str, output: str) -> int:
 
 def tier(name: str, tier_name: str | None) -> int:
     store = Store()
-    if tier_name is None:
-        sys.stdout.write(store.get(name).tier + "\n")
-        return 0
     cfg = config.load()
+    if tier_name is None:
+        e = store.get(name)
+        sys.stdout.write(with_policy(cfg, {e.name: e})[e.name].tier + "\n")
+        return 0
     e = store.set_tier(name, tier_name, list(cfg["tiers"]))
     info(f"{e.name}: tier {e.tier}" + (" (protected)" if config.is_protected(cfg, e.tier) else ""))
+    held = with_policy(cfg, {e.name: e}, warn=False)[e.name]
+    if held.tier != e.tier:
+        src = held.tier_source
+        info(f"{e.name}: the team policy keeps it at tier {held.tier} ({src.get('file')} rule {src.get('rule')}): "
+             "a personal tier cannot lower what the policy protects")
     return 0
 
 
