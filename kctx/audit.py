@@ -20,7 +20,7 @@ def append(record: dict[str, Any]) -> None:
     """Add one record (a flat mapping of JSON values) as a line of the audit log."""
     import fcntl
 
-    from kctx.guard.minijson import dumps
+    from kctx.minijson import dumps
 
     path = paths.audit_file()
     # fsutil.ensure_dir's module imports contextlib: too slow for `k`, and this is all it does.

@@ -348,7 +348,7 @@ def session_entry(target: Any) -> tuple[str, dict[str, Any]] | None:
     if not text or not text.lstrip().startswith("{"):
         return None  # rewritten as YAML by `kubectl config ...`: let the full target read it
     try:
-        from kctx.guard import minijson
+        from kctx import minijson
 
         doc = minijson.loads(text)
     except (ImportError, ValueError):

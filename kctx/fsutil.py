@@ -1,8 +1,9 @@
-"""Atomic writes, private folders and the store lock."""
+"""Atomic private writes, private folders and the store lock: the one place for each.
+
+On the hot paths (`kctx use`, `k`): imports nothing beyond os.
+"""
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 
 def ensure_dir(path: str) -> str:
@@ -46,7 +47,11 @@ def discard(tmp: str) -> None:
 
 
 def atomic_write(path: str, data: bytes | str, mode: int = 0o600, fsync: bool = True) -> None:
-    """Write to a temp file in the same folder, then os.replace: readers see old or new, never half."""
+    """Write to a temp file in the same folder, then os.replace: readers see old or new, never half.
+
+    0600 unless told otherwise, in a 0700 folder. fsync=False for caches and per-shell state,
+    which may be lost in a crash but never seen half-written.
+    """
     tmp = stage(path, data, mode, fsync)
     try:
         os.replace(tmp, path)
@@ -55,15 +60,23 @@ def atomic_write(path: str, data: bytes | str, mode: int = 0o600, fsync: bool = 
         raise
 
 
-@contextmanager
-def file_lock(path: str) -> Iterator[None]:
+class file_lock:  # lower case: used like a function, `with file_lock(path):`
     """An exclusive advisory lock held for the duration of the block (flock on `path`)."""
-    import fcntl
 
-    ensure_dir(os.path.dirname(path))
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the flock
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        import fcntl
+
+        ensure_dir(os.path.dirname(self.path))
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)  # closing releases the flock

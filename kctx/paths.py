@@ -96,6 +96,35 @@ def sessions_dir() -> str:
     return os.path.join(runtime_dir(), "sessions")
 
 
+def session_unlock_file(session: str) -> str:
+    """Beside a session file: the unlock that lifts the guard's question for that shell."""
+    return session + ".unlock"
+
+
+def session_note_file(session: str) -> str:
+    """Beside a session file: k's note for its shell fast path (kctx.guard.fast, scripts/k)."""
+    return session + ".k"
+
+
+def sweep_stamp_file() -> str:
+    """Touched at each sweep of the sessions folder (kctx.session.sweep)."""
+    return os.path.join(sessions_dir(), ".swept")
+
+
+def shell_rc_files(shell: str) -> list[str]:
+    """The startup files where `kctx init SHELL` may be loaded, first the one to suggest."""
+    home = _home()
+    if shell == "fish":
+        found = [os.path.join(home, ".config", "fish", "config.fish"),
+                 os.path.join(_xdg("XDG_CONFIG_HOME", ".config"), "fish", "config.fish")]
+    else:
+        names = {"bash": (".bashrc", ".bash_profile", ".profile"), "zsh": (".zshrc", ".zshenv", ".zprofile")}
+        zdot = os.environ.get("ZDOTDIR", "") if shell == "zsh" else ""
+        folders = [home] + ([zdot] if os.path.isabs(zdot) else [])
+        found = [os.path.join(folder, n) for folder in folders for n in names.get(shell, ())]
+    return list(dict.fromkeys(found))
+
+
 def kube_config() -> str:
     """kubectl's default kubeconfig, ~/.kube/config."""
     return os.path.join(_home(), ".kube", "config")
@@ -136,12 +165,16 @@ def server_versions_file() -> str:
     return os.path.join(cache_dir(), "server-versions.json")
 
 
+def server_versions_hot_dir() -> str:
+    return os.path.join(cache_dir(), "servers")
+
+
 def server_version_hot_file(key: str) -> str:
     """One server's record of server_versions_file() in marshal, for `k` and `kctx use`.
 
     `key` is a file-name-safe form of the server URL (kctx.probe.hot_key).
     """
-    return os.path.join(cache_dir(), "servers", key)
+    return os.path.join(server_versions_hot_dir(), key)
 
 
 def addresses_cache_file() -> str:

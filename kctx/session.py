@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import time
 
-from kctx import index, paths
+from kctx import index, minijson, paths
+from kctx.fsutil import atomic_write, ensure_dir
 
 OFF_CONTEXT = "kctx-off (this shell targets nothing: kctx use NAME)"
 SWEEP_EVERY = 600  # seconds between sweeps of session files whose shell is gone
@@ -86,26 +87,15 @@ def from_kubeconfig(value: str | None = None) -> str | None:
 
 
 # -- content ------------------------------------------------------------------------------------
-def _js(value: str) -> str:
-    """A JSON string (the values are names: no need for the json module)."""
-    out = value.replace("\\", "\\\\").replace('"', '\\"')
-    if not out.isprintable():
-        out = "".join(c if c >= " " and c != "\x7f" else f"\\u{ord(c):04x}" for c in out)
-    return f'"{out}"'
-
-
 def render(entry: str, cluster: str, user: str, namespace: str | None) -> str:
     """The session kubeconfig for `entry` (no trailing newline: the shell compares it whole)."""
-    ctx = [f'"cluster":{_js(cluster)}']
+    ctx = {"cluster": cluster}
     if user:
-        ctx.append(f'"user":{_js(user)}')
+        ctx["user"] = user
     if namespace:
-        ctx.append(f'"namespace":{_js(namespace)}')
-    return (
-        '{"apiVersion":"v1","kind":"Config","preferences":{},'
-        f'"current-context":{_js(entry)},'
-        f'"contexts":[{{"name":{_js(entry)},"context":{{{",".join(ctx)}}}}}]}}'
-    )
+        ctx["namespace"] = namespace
+    return minijson.dumps({"apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": entry,
+                           "contexts": [{"name": entry, "context": ctx}]}, compact=True)
 
 
 def render_off() -> str:
@@ -113,45 +103,14 @@ def render_off() -> str:
 
     Safer than falling back to ~/.kube/config, which could target anything.
     """
-    return (
-        '{"apiVersion":"v1","kind":"Config","preferences":{},'
-        f'"current-context":{_js(OFF_CONTEXT)},"contexts":[]}}'
-    )
-
-
-def _ensure_dir(path: str) -> None:
-    try:
-        os.makedirs(path, mode=0o700)
-    except FileExistsError:
-        pass
-    st = os.stat(path)
-    if st.st_mode & 0o077 and st.st_uid == os.getuid():
-        os.chmod(path, 0o700)
+    return minijson.dumps({"apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": OFF_CONTEXT,
+                           "contexts": []}, compact=True)
 
 
 def write(path: str, text: str | bytes) -> None:
     """Write a session file atomically, 0600, in its 0700 folder (no fsync: it is per-shell state)."""
-    folder = os.path.dirname(path)
-    _ensure_dir(os.path.dirname(folder))
-    _ensure_dir(folder)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        data = text.encode("utf-8") if isinstance(text, str) else text
-        while data:
-            data = data[os.write(fd, data):]
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    ensure_dir(paths.runtime_dir())
+    atomic_write(path, text, fsync=False)
 
 
 def remove(path: str) -> None:
@@ -182,10 +141,8 @@ def parse(text: str) -> dict[str, Any] | None:
     kctx writes JSON; after `kubectl config set-context` it is kubectl's YAML. YAML is a
     superset of JSON, so both go through one loader.
     """
-    import json
-
     try:
-        doc = json.loads(text)
+        doc = minijson.loads(text)
     except ValueError:
         try:
             from kctx.kubeconfig import yaml_load
@@ -274,7 +231,7 @@ def _alive(pid: int) -> bool:
 def sweep(force: bool = False) -> list[str]:
     """Remove session files whose shell is gone; at most every SWEEP_EVERY seconds unless forced."""
     folder = paths.sessions_dir()
-    stamp = os.path.join(folder, ".swept")
+    stamp = paths.sweep_stamp_file()
     now = time.time()
     if not force:
         try:
@@ -318,71 +275,17 @@ def sweep(force: bool = False) -> list[str]:
 
 
 # -- unlock -------------------------------------------------------------------------------------
-def unlock_path(session_path: str) -> str:
-    return session_path + ".unlock"
-
-
 def write_unlock(session_path: str, entry: str, server: str, until: int) -> None:
-    text = f'{{"entry":{_js(entry)},"server":{_js(server)},"until":{int(until)}}}\n'
-    write(unlock_path(session_path), text)
+    text = minijson.dumps({"entry": entry, "server": server, "until": int(until)}, compact=True) + "\n"
+    write(paths.session_unlock_file(session_path), text)
 
 
 def clear_unlock(session_path: str) -> bool:
     try:
-        os.unlink(unlock_path(session_path))
+        os.unlink(paths.session_unlock_file(session_path))
         return True
     except OSError:
         return False
-
-
-def _flat_json(text: str) -> dict[str, Any] | None:
-    """Parse the flat JSON object kctx writes ({"k":"v","n":123}) without the json module."""
-    text = text.strip()
-    if not (text.startswith("{") and text.endswith("}")):
-        return None
-    out: dict[str, Any] = {}
-    i, n = 1, len(text) - 1
-
-    def string(i: int) -> tuple[str, int]:
-        if text[i] != '"':
-            raise ValueError
-        buf, i = [], i + 1
-        while text[i] != '"':
-            c = text[i]
-            if c == "\\":
-                e = text[i + 1]
-                if e == "u":
-                    buf.append(chr(int(text[i + 2 : i + 6], 16)))
-                    i += 6
-                    continue
-                buf.append({"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}.get(e, e))
-                i += 2
-                continue
-            buf.append(c)
-            i += 1
-        return "".join(buf), i + 1
-
-    try:
-        while i < n:
-            while text[i] in " \n\t\r,":
-                i += 1
-            if i >= n:
-                break
-            key, i = string(i)
-            while text[i] in " \n\t\r:":
-                i += 1
-            if text[i] == '"':
-                value, i = string(i)
-                out[key] = value
-            else:
-                j = i
-                while j < n and text[j] not in ", \n\t\r}":
-                    j += 1
-                out[key] = float(text[i:j]) if "." in text[i:j] else int(text[i:j])
-                i = j
-    except (ValueError, IndexError):
-        return None
-    return out
 
 
 def unlock_state(session_path: str | None) -> dict[str, Any] | None:
@@ -393,7 +296,7 @@ def unlock_state(session_path: str | None) -> dict[str, Any] | None:
     """
     if not session_path:
         return None
-    path = unlock_path(session_path)
+    path = paths.session_unlock_file(session_path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
@@ -405,8 +308,11 @@ def unlock_state(session_path: str | None) -> dict[str, Any] | None:
         text = os.read(fd, 65536).decode("utf-8", "replace")
     finally:
         os.close(fd)
-    state = _flat_json(text)
-    if not state or not isinstance(state.get("entry"), str) or not isinstance(state.get("server"), str):
+    try:
+        state = minijson.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get("entry"), str) or not isinstance(state.get("server"), str):
         return None
     until = state.get("until")
     if not isinstance(until, (int, float)) or until <= time.time():

@@ -43,11 +43,7 @@ class Report:
         return None
 
 
-_RC_FILES = {
-    "bash": (".bashrc", ".bash_profile", ".profile"),
-    "zsh": (".zshrc", ".zshenv", ".zprofile"),
-    "fish": (".config/fish/config.fish",),
-}
+_SHELLS = ("bash", "zsh", "fish")
 
 
 def _doctor_integration(r: Report) -> None:
@@ -62,13 +58,11 @@ def _doctor_integration(r: Report) -> None:
     if os.environ.get("KCTX_CONTEXT") and session.from_kubeconfig():
         r.ok("integration", f"shell integration loaded (this shell targets {safe(os.environ['KCTX_CONTEXT'])})")
         return
-    home = os.path.expanduser("~")
     guess = os.path.basename(os.environ.get("SHELL", "bash")) or "bash"
-    if guess not in _RC_FILES:
+    if guess not in _SHELLS:
         guess = "bash"
-    for sh, names in _RC_FILES.items():
-        for n in names:
-            path = os.path.join(home, n)
+    for sh in _SHELLS:
+        for path in paths.shell_rc_files(sh):
             try:
                 with open(path, encoding="utf-8", errors="replace") as f:
                     if "kctx init" in f.read():
@@ -78,7 +72,10 @@ def _doctor_integration(r: Report) -> None:
             except OSError:
                 continue
     line = "kctx init fish | source" if guess == "fish" else f'eval "$(kctx init {guess})"'
-    rc = os.path.join("~", _RC_FILES[guess][0])
+    rc = paths.shell_rc_files(guess)[0]
+    home = os.path.expanduser("~")
+    if rc.startswith(home + os.sep):
+        rc = "~" + rc[len(home):]
     r.fail("integration", "the shell integration is not set up, so 'kctx use' cannot switch a shell",
            fix=f"add to {rc}: {line}")
 

@@ -10,6 +10,7 @@ another target. Whatever is not that plain goes through Python, as does 1 run in
 import os
 
 from kctx import paths
+from kctx.fsutil import atomic_write
 from kctx.guard.verbs import READ, TABLE
 
 TYPE_CHECKING = False
@@ -21,7 +22,6 @@ else:
     Any = Parsed = object
 
 MAGIC = "kctx-k 1"
-SUFFIX = ".k"
 # Flags that send a read elsewhere than the session's target: the note would name another kubectl.
 TARGET_FLAGS = ("context", "kubeconfig", "cluster", "server", "user")
 
@@ -61,9 +61,8 @@ def session_of_kubeconfig() -> str | None:
 def depends_on(kubectl: str) -> list[str]:
     """Files and folders whose change may change which kubectl a read in this shell runs."""
     env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[1:]
-    cache = paths.cache_dir()
     return [*(os.path.abspath(p) for p in env if p), paths.hot_index_file(), paths.config_file(),
-            paths.compiled_config_file(), os.path.join(cache, "servers"), paths.entry_records_dir(),
+            paths.compiled_config_file(), paths.server_versions_hot_dir(), paths.entry_records_dir(),
             paths.kubectl_cache_dir(), kubectl]
 
 
@@ -75,17 +74,8 @@ def remember(p: Parsed, kubectl: str, guard: dict[str, Any] | None) -> None:
     lines = [MAGIC, kubectl, " ".join(read_words(guard)), *depends_on(kubectl)]
     if any("\n" in line for line in lines):
         return
-    note = session + SUFFIX
-    tmp = f"{note}.{os.getpid()}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        try:
-            os.write(fd, ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
-        finally:
-            os.close(fd)
-        os.replace(tmp, note)
+        atomic_write(paths.session_note_file(session), ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"),
+                     fsync=False)
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass

@@ -88,11 +88,9 @@ def load(path: str) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as e:
         raise ValueError(f"cannot read the kuberc {path}: {type(e).__name__}") from None
     try:
-        os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
-        tmp = f"{cache}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            marshal.dump((stamp, compiled), f)
-        os.replace(tmp, cache)
+        from kctx.fsutil import atomic_write
+
+        atomic_write(cache, marshal.dumps((stamp, compiled)), fsync=False)
     except OSError:
         pass
     return compiled

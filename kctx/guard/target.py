@@ -101,7 +101,7 @@ def _named(items: Any, inner: str, origin: str) -> dict[str, dict[str, Any]]:
 def _from_text(text: str, origin: str) -> Doc:
     raw: Any = None
     if text.lstrip().startswith("{"):
-        from kctx.guard import minijson
+        from kctx import minijson
 
         try:
             raw = minijson.loads(text)

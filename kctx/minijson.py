@@ -1,7 +1,9 @@
-"""Just enough JSON for `k`: session kubeconfigs, unlock files and audit lines.
+"""The JSON of the hot paths (`k`, `kctx use`, the guard): session kubeconfigs, unlock files,
+audit lines.
 
-The json module pulls in re, which alone costs `k` several milliseconds on every write.
-`loads` accepts standard JSON and raises ValueError on anything else; `dumps` writes one line.
+The json module pulls in re and its decoder and encoder: importing it costs more than all of
+this (bench/json.py measures both). `loads` accepts standard JSON and raises ValueError on
+anything else; `dumps` writes one line. Paths that wait for a person use json.
 """
 
 _WS = " \t\n\r"
@@ -123,8 +125,8 @@ def _quote(text: str) -> str:
     return "".join(out)
 
 
-def dumps(value: object) -> str:
-    """One line of JSON (non-ASCII kept as is, control characters escaped)."""
+def dumps(value: object, compact: bool = False) -> str:
+    """One line of JSON (non-ASCII kept as is, control characters escaped); compact: no spaces."""
     if value is None:
         return "null"
     if value is True:
@@ -135,8 +137,9 @@ def dumps(value: object) -> str:
         return _quote(value)
     if isinstance(value, (int, float)):
         return repr(value)
+    comma, colon = (",", ":") if compact else (", ", ": ")
     if isinstance(value, dict):
-        return "{" + ", ".join(_quote(str(k)) + ": " + dumps(v) for k, v in value.items()) + "}"
+        return "{" + comma.join(_quote(str(k)) + colon + dumps(v, compact) for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(dumps(v) for v in value) + "]"
+        return "[" + comma.join(dumps(v, compact) for v in value) + "]"
     return _quote(str(value))
