@@ -119,3 +119,21 @@ def test_no_preview_when_configured_off(tmp_path: Path, fake_api, kubectl_bin: s
     child.sendline("")
     assert finish(child) == GUARD_ABORTED
     assert g.servers["prod"].requests == []
+
+
+def test_the_banner_names_the_protected_entry_matched_and_why(guarded: Guarded, tmp_path: Path) -> None:
+    from fakeapi import write_kubeconfig
+
+    port = guarded.servers["prod"].port
+    other = tmp_path / "old-config"
+    write_kubeconfig(other, [{"name": "admin@legacy", "server": f"https://LocalHost:{port}"}])
+    child = spawn(guarded, f"{K} --kubeconfig {shlex.quote(str(other))} delete pod web-1")
+    child.expect("type prod to continue")
+    banner = child.before
+    assert f"matched    same address as prod (127.0.0.1:{port})" in banner, banner
+    assert "reached through context admin@legacy" in banner
+    child.sendline("prod")
+    assert finish(child) == 0
+    assert guarded.writes("prod") == ["DELETE /api/v1/namespaces/default/pods/web-1"]
+    rec = guarded.audit()[-1]
+    assert rec["outcome"] == "confirmed" and rec["match"]["by"] == "address" and rec["match"]["entry"] == "prod"

@@ -304,3 +304,138 @@ def test_kubernetes_master_is_the_fallback_server(guarded: Guarded, tmp_path: Pa
     empty.write_text("apiVersion: v1\nkind: Config\n")
     env = {"KUBECONFIG": str(empty), "KUBERNETES_MASTER": guarded.servers["prod"].url}
     assert refused(guarded.k("delete", "pod", "x", entry=None, env=env))
+
+
+# -- identity: the production cluster under another spelling, another address, its CA ----------
+
+
+def _other(tmp_path: Path, contexts: list[dict], current: str) -> Path:  # type: ignore[type-arg]
+    """Another kubeconfig, never imported (a new file each call)."""
+    folder = tmp_path / "other"
+    path = folder / f"config-{len(list(folder.glob('config-*'))) if folder.exists() else 0}"
+    write_kubeconfig(path, contexts, current=current)
+    return path
+
+
+@pytest.mark.parametrize("spelling", ["https://localhost:{port}", "https://LOCALHOST:{port}/",
+                                      "https://[::ffff:127.0.0.1]:{port}", "https://127.0.0.1:0{port}"])
+def test_prod_under_another_spelling_is_prod(guarded: Guarded, tmp_path: Path, spelling: str) -> None:
+    url = spelling.format(port=guarded.servers["prod"].port)
+    other = _other(tmp_path, [{"name": "admin@prod", "server": url}], current="admin@prod")
+    for args, env in ((["--kubeconfig", str(other)], {}), (["--context=admin@prod"], {"KUBECONFIG": str(other)}),
+                      ([], {"HOME": str(tmp_path / "home")})):
+        if not args and not env.get("KUBECONFIG"):
+            (tmp_path / "home" / ".kube").mkdir(parents=True, exist_ok=True)
+            (tmp_path / "home" / ".kube" / "config").write_text(other.read_text())
+        proc = guarded.k(*args, "delete", "pod", "web-1", entry=None, env=env)
+        assert refused(proc), (url, args, proc.stderr)
+        assert "protected entry prod" in proc.stderr and "KCTX_CONFIRM=prod " in proc.stderr
+    assert guarded.all_writes() == {}
+    rec = guarded.audit()[-1]
+    assert rec["match"]["entry"] == "prod" and rec["match"]["by"] in ("server", "address"), rec
+    ok = guarded.k("--kubeconfig", str(other), "delete", "pod", "web-1", entry=None, env={"KCTX_CONFIRM": "prod"})
+    assert ok.returncode == 0, ok.stderr
+    assert guarded.all_writes() == {"prod": ["DELETE /api/v1/namespaces/default/pods/web-1"]}
+
+
+def test_same_address_names_the_address(guarded: Guarded, tmp_path: Path) -> None:
+    port = guarded.servers["prod"].port
+    other = _other(tmp_path, [{"name": "lb", "server": f"https://localhost:{port}", "cluster": "legacy"}],
+                   current="lb")
+    proc = guarded.k("--kubeconfig", str(other), "delete", "pod", "x", entry=None)
+    assert refused(proc)
+    assert f"same address as the protected entry prod (127.0.0.1:{port})" in proc.stderr
+    assert guarded.audit()[-1]["match"] == {"entry": "prod", "by": "address",
+                                            "why": f"same address as prod (127.0.0.1:{port})"}
+    # --cluster reaching that cluster from another context.
+    two = _other(tmp_path, [{"name": "sandbox", "server": guarded.servers["dev"]},
+                            {"name": "lb", "server": f"https://localhost:{port}", "cluster": "legacy"}],
+                 current="sandbox")
+    assert refused(guarded.k("--kubeconfig", str(two), "--cluster", "legacy", "delete", "pod", "x", entry=None))
+    # The server flag follows the same rules: another spelling of dev's server is dev.
+    dev = guarded.k("-s", f"https://localhost:{guarded.servers['dev'].port}/", "delete", "pod", "x", entry="dev")
+    assert dev.returncode == 0, dev.stderr
+    assert guarded.all_writes() == {"dev": ["DELETE /api/v1/namespaces/web/pods/x"]}
+
+
+def test_a_cached_address_is_used_without_a_lookup(guarded: Guarded, tmp_path: Path) -> None:
+    import marshal
+
+    from kctx import paths
+
+    # A name only the cache knows: were it looked up, it would not resolve.
+    os.makedirs(paths.cache_dir(), exist_ok=True)
+    Path(paths.addresses_cache_file()).write_bytes(marshal.dumps(
+        {"version": 1, "hosts": {"prod-lb.example.invalid": (time.time() + 600, ("127.0.0.1",))}}))
+    other = _other(tmp_path, [{"name": "lb", "server": f"https://prod-lb.example.invalid:{guarded.servers['prod'].port}",
+                               "ca": "insecure"}], current="lb")
+    proc = guarded.k("--kubeconfig", str(other), "delete", "pod", "x", entry=None)
+    assert refused(proc) and "same address as the protected entry prod" in proc.stderr, proc.stderr
+
+
+def test_another_server_trusting_prods_ca(tmp_path: Path, fake_api, kubectl_bin: str) -> None:  # type: ignore[no-untyped-def]
+    """prod's second endpoint (a server of its own here, trusting prod's CA) is prod; a server
+    with a CA of its own is not; a CA that prod and dev share says nothing about dev."""
+    import base64
+
+    from fakeapi import SharedCA
+    from guard_support import setup_guarded
+
+    g = setup_guarded(tmp_path, fake_api, kubectl_bin)  # prod, dev and shared trust one CA
+    alt = fake_api(name="prod-alt")  # the same CA: prod's other endpoint
+    lab_ca = SharedCA()
+    lab = fake_api(name="lab")
+    lab.stop()
+    lab.ca = lab_ca
+    lab.start()
+    g.servers.update({"prod-alt": alt, "lab": lab})
+    other = _other(tmp_path, [{"name": "alt", "server": alt}, {"name": "dev", "server": f"https://localhost:{g.servers['dev'].port}"}],
+                   current="alt")
+    proc = g.k("--kubeconfig", str(other), "delete", "pod", "x", entry=None)
+    assert refused(proc) and "same CA as the protected entry prod (sha256 " in proc.stderr, proc.stderr
+    assert g.audit()[-1]["match"]["by"] == "ca"
+    # The CA as a file, and given as --certificate-authority: the same.
+    from fakeapi import session_ca
+
+    file_ca = _other(tmp_path, [{"name": "alt", "server": alt, "ca": "file"}], current="alt")
+    assert refused(g.k("--kubeconfig", str(file_ca), "delete", "pod", "x", entry=None))
+    insecure = _other(tmp_path, [{"name": "alt", "server": alt, "ca": "none"}], current="alt")
+    assert refused(g.k("--kubeconfig", str(insecure), "--certificate-authority", session_ca().pem_path,
+                       "delete", "pod", "x", entry=None))
+    assert g.all_writes() == {}
+    # dev under another spelling: it trusts prod's CA, but its address says it is dev.
+    ok = g.k("--kubeconfig", str(other), "--context", "dev", "delete", "pod", "x", entry=None)
+    assert ok.returncode == 0, ok.stderr
+    # lab has a CA of its own: another cluster.
+    own = tmp_path / "lab.yaml"
+    own.write_text(other.read_text().replace(session_ca().pem_b64, base64.b64encode(lab_ca.pem).decode())
+                   .replace(str(alt.port), str(lab.port)))
+    ok = g.k("--kubeconfig", str(own), "delete", "pod", "x", entry=None)
+    assert ok.returncode == 0, ok.stderr
+    assert g.all_writes() == {"dev": ["DELETE /api/v1/namespaces/default/pods/x"],
+                              "lab": ["DELETE /api/v1/namespaces/default/pods/x"]}
+    # ... unless kubectl does not verify it: then kctx cannot tell whose server it is.
+    blind = _other(tmp_path, [{"name": "lab", "server": lab, "ca": "insecure"}], current="lab")
+    proc = g.k("--kubeconfig", str(blind), "delete", "pod", "y", entry=None)
+    assert refused(proc) and "will not verify its certificate" in proc.stderr
+    proc = g.k("--kubeconfig", str(own), "--insecure-skip-tls-verify", "delete", "pod", "y", entry=None)
+    assert refused(proc) and "will not verify its certificate" in proc.stderr
+
+
+def test_a_store_from_before_fingerprints_still_compares_cas(guarded: Guarded, tmp_path: Path, fake_api) -> None:  # type: ignore[no-untyped-def]
+    import marshal
+
+    from kctx import paths
+
+    for path, load, dump in ((paths.index_file(), json.loads, lambda d: json.dumps(d).encode()),
+                             (paths.hot_index_file(), marshal.loads, marshal.dumps)):
+        doc = load(Path(path).read_bytes())
+        for rec in doc["entries"].values():
+            rec.pop("ca_sha256", None)
+            rec.pop("ca_bundle", None)
+        Path(path).write_bytes(dump(doc))
+    alt = fake_api(name="prod-alt")
+    other = _other(tmp_path, [{"name": "alt", "server": alt}], current="alt")
+    proc = guarded.k("--kubeconfig", str(other), "delete", "pod", "x", entry=None)
+    assert refused(proc) and "same CA as the protected entry prod" in proc.stderr, proc.stderr
+    assert "ca_sha256" in marshal.loads(Path(paths.hot_index_file()).read_bytes())["entries"]["prod"]

@@ -60,6 +60,7 @@ def banner(target: Any, argv: list[str], cfg: dict[str, Any]) -> str:
         "",
         f"{bold}⚠  this changes a protected target: {target.confirm}{reset}  [tier {tier}]",
         f"   entry      {who}",
+        *([f"   matched    {target.match['why']}"] if target.match else []),
         f"   server     {target.server or 'unknown'}",
         f"   namespace  {namespace_text(target)}",
         f"   command    {command_line(argv)}",

@@ -27,8 +27,8 @@ k: kubectl with a guard for protected clusters (part of kctx)
 Usage: k [kubectl arguments...]
 
 Everything is kubectl's: its commands, flags and output, below. k adds one thing: a command that
-would change a protected cluster (tier prod, a server of a prod entry, or a namespace a
-guard.namespace_tiers rule protects) shows the target and what would change, then asks you to
+would change a protected cluster (tier prod; the cluster of a prod entry by URL, address or
+CA; or a namespace a guard.namespace_tiers rule protects) shows the target and what would change, then asks you to
 type the entry's name on the terminal. Reads never ask.
 
   KCTX_CONFIRM=<entry> k ...   confirm without a terminal, for that entry only
@@ -189,7 +189,7 @@ def _protected(p: Any, argv: list[str], target: Any, cfg: dict[str, Any]) -> int
 
 def _unlocked(target: Any) -> bool:
     from kctx import session
-    from kctx.guard.target import normalise_server
+    from kctx.identity import normalise_server
 
     state = session.unlock_state(session.from_kubeconfig())
     return bool(state and state["entry"] == target.confirm
@@ -222,6 +222,7 @@ def _audit(outcome: str, target: Any, argv: list[str], detail: str | None = None
         "context": target.context,
         "argv": argv,
         "reason": target.reason,
+        "match": target.match,
         "detail": detail,
         "tty": _tty_name(tty),
         "cwd": _cwd(),

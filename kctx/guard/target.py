@@ -4,20 +4,29 @@ The target is worked out the way kubectl does it: --kubeconfig, else every file 
 merged (the first file to define a cluster, user or context wins, and the first non-empty
 current-context), else ~/.kube/config; then --context, --cluster, -s/--server and -n.
 
-Protection follows the cluster, not the name: a target is protected when the kctx entry it is
-has a protected tier, or when its server is the server of any protected entry, or when a
-namespace rule (guard.namespace_tiers) gives one of the namespaces it touches a protected tier.
-What cannot be resolved (an unreadable kubeconfig, a missing context, a server given on the
-command line that is no entry's) counts as protected while anything in the store is.
+Protection follows the cluster's identity, not its name nor the spelling of its address: a
+target is protected when the kctx entry it is has a protected tier, or when it is the cluster
+of a protected entry by any of (kctx.identity):
+- its server URL, normalised, equals the entry's;
+- its host and port resolve to an address and port of the entry's server (same path);
+- it trusts a CA certificate the entry trusts (unless its address says it is an unprotected
+  entry that trusts that CA too: a CA shared by several clusters tells them apart by nothing);
+or when a namespace rule (guard.namespace_tiers) gives one of the namespaces it touches a
+protected tier. What cannot be resolved (an unreadable kubeconfig, a missing context, a server
+given on the command line that is no entry's, a host name whose lookup fails or takes longer
+than its budget) counts as protected while anything in the store is.
 
-Fast on kctx's own files: an entry file is described by the store's marshal index and a
-session file is JSON read without the json module; other kubeconfigs need YAML.
+Fast on kctx's own files: an entry file is described by the store's marshal index (server, CA
+fingerprint) and a session file is JSON read without the json module; other kubeconfigs need
+YAML. Host names are looked up only when a protected entry listens on the same port, and a
+cached answer is never looked up again while it is fresh.
 """
 
 import os
 
 from kctx import index as idx
 from kctx import paths
+from kctx.identity import normalise_server, server_parts
 
 TYPE_CHECKING = False  # no typing (nor __future__) at run time: each costs every `k`
 if TYPE_CHECKING:
@@ -26,31 +35,6 @@ if TYPE_CHECKING:
     from kctx.guard.args import Parsed
 else:
     Any = Parsed = object
-
-_DEFAULT_PORTS = {"https": "443", "http": "80"}
-
-
-def normalise_server(url: str) -> str:
-    """A comparable form of a server URL: scheme and host lower-cased, default port explicit,
-    no trailing slash. A URL without a scheme is taken as https, as kubectl does with TLS."""
-    url = url.strip()
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "https", url
-    scheme = scheme.lower()
-    hostport, _slash, path = rest.partition("/")
-    hostport = hostport.rpartition("@")[2]  # user info never names another cluster
-    if hostport.startswith("["):  # IPv6 literal
-        host, _, after = hostport[1:].partition("]")
-        host = "[" + host.lower() + "]"
-        port = after[1:] if after.startswith(":") else ""
-    else:
-        host, _, port = hostport.partition(":")
-        host = host.lower().rstrip(".")
-    port = port or _DEFAULT_PORTS.get(scheme, "")
-    path = path.rstrip("/")
-    return f"{scheme}://{host}:{port}" + (f"/{path}" if path else "")
-
 
 class Unresolved(Exception):
     """kctx cannot tell what kubectl would reach (and kubectl itself would likely fail)."""
@@ -68,17 +52,29 @@ def _read_index() -> dict[str, dict[str, Any]]:
 class Doc:
     """What the target needs of one kubeconfig file."""
 
-    __slots__ = ("clusters", "contexts", "current")
+    __slots__ = ("cas", "clusters", "contexts", "current")
 
     def __init__(self) -> None:
         self.clusters: dict[str, str] = {}  # name -> server
+        # name -> CA fingerprints (from the index), or (cluster body, folder of its file) to
+        # fingerprint when the target needs them
+        self.cas: dict[str, Any] = {}
         self.contexts: dict[str, dict[str, str]] = {}  # name -> {cluster, user, namespace}
         self.current = ""
+
+
+def record_cas(rec: dict[str, Any]) -> tuple[str, ...]:
+    """The CA fingerprints an index record keeps: the bundle's, else the one ca_sha256."""
+    bundle = rec.get("ca_bundle")
+    if bundle:
+        return tuple(bundle)
+    return (rec["ca_sha256"],) if rec.get("ca_sha256") else ()
 
 
 def _from_record(name: str, rec: dict[str, Any]) -> Doc:
     doc = Doc()
     doc.clusters[rec.get("cluster") or ""] = rec.get("server") or ""
+    doc.cas[rec.get("cluster") or ""] = record_cas(rec)
     doc.contexts[name] = {"cluster": rec.get("cluster") or "", "user": rec.get("user") or "",
                           "namespace": rec.get("namespace") or ""}
     doc.current = name
@@ -98,7 +94,7 @@ def _named(items: Any, inner: str, origin: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _from_text(text: str, origin: str) -> Doc:
+def _from_text(text: str, origin: str, base: str = "") -> Doc:
     raw: Any = None
     if text.lstrip().startswith("{"):
         from kctx import minijson
@@ -122,6 +118,7 @@ def _from_text(text: str, origin: str) -> Doc:
     for name, body in _named(raw.get("clusters"), "cluster", origin).items():
         server = body.get("server")
         doc.clusters[name] = server if isinstance(server, str) else ""
+        doc.cas[name] = (body, base)
     for name, body in _named(raw.get("contexts"), "context", origin).items():
         doc.contexts[name] = {k: v if isinstance(v := body.get(k), str) else ""
                               for k in ("cluster", "user", "namespace")}
@@ -136,7 +133,7 @@ def load_file(path: str, index: dict[str, dict[str, Any]] | None) -> Doc:
     if index is not None and base.endswith(".yaml") and folder == os.path.abspath(paths.entries_dir()):
         name = base[:-5]
         rec = index.get(name)
-        if rec and not rec.get("error") and rec.get("server"):
+        if rec and not rec.get("error") and rec.get("server") and "ca_sha256" in rec:
             try:
                 st = os.stat(path)
                 if rec.get("mtime_ns") == st.st_mtime_ns and rec.get("size") == st.st_size:
@@ -152,7 +149,7 @@ def load_file(path: str, index: dict[str, dict[str, Any]] | None) -> Doc:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise Unresolved(f"{path} is not UTF-8 text") from None
-    return _from_text(text, path)
+    return _from_text(text, path, os.path.dirname(os.path.abspath(path)))
 
 
 def kubeconfig_files(explicit: str | None) -> tuple[list[str], bool]:
@@ -176,7 +173,9 @@ def merge(files: list[str], explicit: bool, index: dict[str, dict[str, Any]] | N
             continue  # kubectl skips missing files in KUBECONFIG and a missing ~/.kube/config
         doc = load_file(path, index)
         for name, server in doc.clusters.items():
-            merged.clusters.setdefault(name, server)
+            if name not in merged.clusters:
+                merged.clusters[name] = server
+                merged.cas[name] = doc.cas.get(name, ())
         for name, ctx in doc.contexts.items():
             merged.contexts.setdefault(name, ctx)
         if not merged.current and doc.current:
@@ -197,7 +196,9 @@ class Target:
 
     entry: the kctx entry the target is (or, for another kubeconfig reaching a protected entry's
     server, that entry), else None; confirm: the name to type; tier, protected, reason;
-    server (as configured), context, namespace, unresolved (why kctx could not tell), record.
+    server (as configured), context, namespace, unresolved (why kctx could not tell), record;
+    match: {entry, by (tier, server, address, ca, namespace or unknown), why} of the strongest
+    reason it is protected, None when it is not.
     """
 
     def __init__(self, p: Parsed, cfg: dict[str, Any] | None = None) -> None:
@@ -229,7 +230,9 @@ class Target:
     # -- resolution -----------------------------------------------------------------------
     def _resolve_location(self) -> None:
         d = self.__dict__
-        d.update(entry=None, server="", context="", namespace="default", unresolved=None, files=[])
+        d.update(entry=None, server="", context="", namespace="default", unresolved=None, files=[], cluster="")
+        self._ca: Any = ()
+        self._verified = True  # kubectl checks the server's certificate
         index = _read_index()
         d["index"] = index
         try:
@@ -279,37 +282,87 @@ class Target:
             # What kubectl falls back to (client-go still reads KUBERNETES_MASTER for it).
             server = os.environ.get("KUBERNETES_MASTER") or "http://localhost:8080"
         d["server"] = server
+        d["cluster"] = cluster
+        # The CA kubectl verifies the server with: --certificate-authority replaces the cluster's,
+        # --insecure-skip-tls-verify drops it (as client-go merges its overrides).
+        ca_flag = p.last("certificate-authority")
+        ca = merged.cas.get(cluster, ())
+        if ca_flag:
+            self._ca = ca_flag
+        elif p.true("insecure-skip-tls-verify"):
+            self._verified = False
+        else:
+            self._ca = ca
+            if isinstance(ca, tuple) and len(ca) == 2 and isinstance(ca[0], dict):
+                self._verified = ca[0].get("insecure-skip-tls-verify") is not True
+        if server_parts(server)[0] == "http":
+            self._verified = False
         # The kctx entry this is: a context named after an entry that reaches that entry's server
         # (a session file's context, an entry file's, or a user kubeconfig's twin of one).
         rec = index.get(ctx_name) if ctx_name else None
         if rec and normalise_server(rec.get("server") or "") == normalise_server(server):
             d["entry"] = ctx_name
 
+    def _target_cas(self) -> frozenset[str]:
+        """The fingerprints of the CA certificates kubectl will trust for this target."""
+        from kctx import identity
+
+        src = self._ca
+        if isinstance(src, str):  # --certificate-authority, relative to where k runs
+            return frozenset(identity.ca_fingerprints({"certificate-authority": src}))
+        if isinstance(src, tuple) and len(src) == 2 and isinstance(src[0], dict):
+            return frozenset(identity.ca_fingerprints(src[0], src[1]))
+        return frozenset(src)
+
     def _protect(self, cfg: dict[str, Any], index: dict[str, dict[str, Any]], flag_server: str) -> None:
         from kctx.config import is_protected
 
         d = self.__dict__
         prot = {name: is_protected(cfg, rec.get("tier") or "none") for name, rec in index.items()}
+        if any(p and "ca_sha256" not in index[n] for n, p in prot.items()):
+            index = _refreshed_index(index)
         rules = [r for r in cfg["guard"]["namespace_tiers"] if is_protected(cfg, r["tier"])]
-        key = normalise_server(d["server"]) if d["server"] else ""
-        same = sorted(n for n, rec in index.items() if key and normalise_server(rec.get("server") or "") == key)
+        ident = _Identity(d["server"], index)
         entry = d["entry"]
-        candidates = ([entry] if entry else []) + [n for n in same if n != entry]
-        if d["unresolved"] is None and flag_server and not same:
-            d["unresolved"] = f"the server {flag_server} given on the command line is no kctx entry's server"
-        reasons: list[str] = []
-        shown: str | None = None
-        rule_tier: str | None = None
+        # (entry, how, short why, long why): every way the target is a protected entry, strongest first
+        matches: list[tuple[str, str, str, str]] = []
+        doubts: list[str] = []
         if entry and prot.get(entry):
-            reasons.append(f"entry {entry} has the protected tier {index[entry].get('tier')}")
-            shown = entry
-        for n in same:
-            if n != entry and prot.get(n):
-                reasons.append(f"its server is the server of the protected entry {n}")
-                shown = shown or n
+            tier = index[entry].get("tier")
+            matches.append((entry, "tier", f"entry {entry}, tier {tier}", f"entry {entry} has the protected tier {tier}"))
+        for n in ident.same:
+            if n != entry and prot[n]:
+                matches.append((n, "server", f"same server as {n}",
+                                f"same server as the protected entry {n} ({index[n].get('server')})"))
                 break
+        ruled = [n for n in index if any(_glob(r["entry"], n) for r in rules)]
+        at: list[str] = []  # entries the target is by address
+        if not matches:
+            at, unsure = ident.at_address([n for n in index if prot[n] or n in ruled])
+            doubts += unsure
+            for n in at:
+                if prot[n]:
+                    matches.append((n, "address", f"same address as {n} ({ident.shown(n)})",
+                                    f"same address as the protected entry {n} ({ident.shown(n)})"))
+                    break
+        if not matches and not doubts:
+            self._match_ca(index, prot, ident, at, matches, doubts)
+        if d["unresolved"] is None and not ident.same and not doubts and (flag_server or not self._verified):
+            # A server named on the command line, or one kubectl will not ask to prove whose it is
+            # (no TLS, or insecure-skip-tls-verify): unless it is an entry's server under some
+            # spelling, it may be any cluster.
+            known, unsure = ident.at_address(list(index))
+            doubts += unsure
+            if not known and not unsure:
+                d["unresolved"] = (f"the server {flag_server} given on the command line is no kctx entry's server"
+                                   if flag_server else
+                                   f"the server {d['server']} is no kctx entry's, and kubectl will not verify "
+                                   "its certificate (plain http or insecure-skip-tls-verify)")
+        if doubts and d["unresolved"] is None:
+            d["unresolved"] = "; ".join(doubts)
+        candidates = list(dict.fromkeys(([entry] if entry else []) + ident.same + at))
+        rule_hit: tuple[str, str, str] | None = None
         for rule in rules:
-            hit = None
             for n in candidates:
                 if not _glob(rule["entry"], n):
                     continue
@@ -317,19 +370,30 @@ class Target:
                     hit = "it may reach any namespace"
                 else:
                     names = [ns for ns in d["namespaces"] if _glob(rule["namespace"], ns)]
-                    hit = ("namespace " + ", ".join(names)) if names else None
+                    hit = ("namespace " + ", ".join(names)) if names else ""
                 if hit:
-                    reasons.append(f"{hit} of {n}, and namespaces {rule['namespace']} are tier {rule['tier']}")
-                    rule_tier = rule["tier"]
-                    shown = shown or n
+                    rule_hit = (n, rule["tier"], f"{hit} of {n}, and namespaces {rule['namespace']} are tier {rule['tier']}")
                     break
-            if hit:
+            if rule_hit:
                 break
-        if d["unresolved"] is not None and (any(prot.values()) or rules):
+        reasons = [why for *_, why in matches]
+        if rule_hit:
+            reasons.append(rule_hit[2])
+        unknown = d["unresolved"] is not None and (any(prot.values()) or bool(rules))
+        if unknown:
             reasons.append(f"kctx cannot tell the target: {d['unresolved']}")
-        shown = shown or entry or (same[0] if same else None)
-        if rule_tier:
-            d["tier"] = rule_tier
+        shown = (matches[0][0] if matches else None) or (rule_hit[0] if rule_hit else None) \
+            or entry or (ident.same[0] if ident.same else None) or (at[0] if at else None)
+        if matches:
+            d["match"] = {"entry": matches[0][0], "by": matches[0][1], "why": matches[0][2]}
+        elif rule_hit:
+            d["match"] = {"entry": rule_hit[0], "by": "namespace", "why": rule_hit[2]}
+        elif unknown:
+            d["match"] = {"entry": None, "by": "unknown", "why": "kctx cannot tell the target"}
+        else:
+            d["match"] = None
+        if rule_hit:
+            d["tier"] = rule_hit[1]
         elif shown:
             d["tier"] = index[shown].get("tier") or "none"
         elif d["unresolved"] is not None:
@@ -340,7 +404,104 @@ class Target:
         if shown:
             d["confirm"] = shown
         elif flag_server:
-            host = normalise_server(flag_server).split("://", 1)[1].rsplit(":", 1)[0].strip("[]")
-            d["confirm"] = host or "unknown"
+            d["confirm"] = server_parts(flag_server)[1].strip("[]") or "unknown"
         else:
             d["confirm"] = d["context"] or "unknown"
+
+    def _match_ca(self, index: dict[str, dict[str, Any]], prot: dict[str, bool], ident: "_Identity",
+                  at: list[str], matches: list[tuple[str, str, str, str]], doubts: list[str]) -> None:
+        """A target trusting a protected entry's CA is that cluster, unless its address says it
+        is an unprotected entry trusting the same CA (a CA several clusters share)."""
+        theirs = {n: record_cas(index[n]) for n, p in prot.items() if p}
+        if not any(theirs.values()):
+            return
+        mine = self._target_cas()
+        hits = [n for n, cas in theirs.items() if mine.intersection(cas)]
+        if not hits:
+            return
+        peers = [n for n in index if not prot[n] and mine.intersection(record_cas(index[n]))]
+        known = [n for n in peers if n in ident.same or n in at]
+        if not known and peers:
+            more, unsure = ident.at_address([n for n in peers if n not in at])
+            if unsure:
+                doubts += unsure
+                return
+            known = more
+        if known:
+            return
+        n = hits[0]
+        fp = min(mine.intersection(theirs[n]))
+        matches.append((n, "ca", f"same CA as {n} (sha256 {fp[:16]}…)",
+                        f"same CA as the protected entry {n} (sha256 {fp[:16]}…)"))
+
+
+class _Identity:
+    """The target's server against the entries' servers: the same URL, or the same address."""
+
+    def __init__(self, server: str, index: dict[str, dict[str, Any]]) -> None:
+        self.index = index
+        self.parts = server_parts(server) if server else ("", "", "", "")
+        self.key = _key(self.parts) if server else ""
+        self._theirs: dict[str, tuple[str, str, str, str]] = {}
+        self.same = sorted(n for n, rec in index.items() if self.key and _key(self.of(n)) == self.key)
+        self._found: dict[str, Any] = {}
+
+    def of(self, name: str) -> tuple[str, str, str, str]:
+        got = self._theirs.get(name)
+        if got is None:
+            got = self._theirs[name] = server_parts(self.index[name].get("server") or "")
+        return got
+
+    def at_address(self, names: list[str]) -> tuple[list[str], list[str]]:
+        """(those of `names` at the target's address, port and path under another spelling,
+        why kctx cannot tell for the others); looks up host names only for the same port."""
+        _, host, port, path = self.parts
+        if not host:
+            return [], []
+        near = [n for n in names if n not in self.same and self.of(n)[2] == port and self.of(n)[3] == path]
+        if not near:
+            return [], []
+        from kctx import identity
+
+        want = [h for h in [host, *(self.of(n)[1] for n in near)] if h not in self._found]
+        if want:
+            self._found.update(identity.resolve(want))
+        mine = self._found.get(host)
+        if mine is None:
+            return [], [f"cannot look up {host} within {identity.RESOLVE_BUDGET:g} s"]
+        same, doubts = [], []
+        for n in near:
+            theirs = self._found.get(self.of(n)[1])
+            if theirs is None:
+                doubts.append(f"cannot look up {self.of(n)[1]}, the host of entry {n}, within "
+                              f"{identity.RESOLVE_BUDGET:g} s")
+            elif mine & theirs:
+                same.append(n)
+        return same, doubts
+
+    def shown(self, name: str) -> str:
+        """The address the target shares with entry `name`, for people: 127.0.0.1:6443."""
+        from kctx import identity
+
+        _, host, port, _ = self.parts
+        shared = sorted((self._found.get(host) or frozenset()) & (self._found.get(self.of(name)[1]) or frozenset()))
+        addr = shared[0] if shared else host
+        if addr == identity.LOOPBACK:
+            addr = next((h for h in (host, self.of(name)[1]) if identity.is_ip(h)), "127.0.0.1")
+        return f"{addr}:{port}"
+
+
+def _key(parts: tuple[str, str, str, str]) -> str:
+    return f"{parts[0]}://{parts[1]}:{parts[2]}{parts[3]}"
+
+
+def _refreshed_index(index: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The index derived again from the entry files (once, for a store from before CA
+    fingerprints); the old one when the store cannot be refreshed."""
+    from kctx import store
+
+    try:
+        store.Store().entries()
+        return store.load_hot_index()
+    except Exception:  # noqa: BLE001 - without fingerprints, the other comparisons still hold
+        return index
