@@ -33,11 +33,11 @@ _TABLE_VERSION = 3  # of the lookup table and the per-entry copies
 
 # What a record holds. kctx knows: tier, tier_source (how the tier was decided: kctx.names), pin,
 # source, context (the name in the source file). Derived from the entry file: server, cluster,
-# user, namespace, error, the CA fingerprints (kctx.identity: ca_sha256 of the first CA
-# certificate, ca_bundle of all when several), and the facts in the names (kctx.names.FACTS:
+# user, namespace, error, server_key (the server URL normalised: kctx.identity), the CA
+# fingerprints (ca_sha256 of the first CA certificate, ca_bundle of all when several), and the facts in the names (kctx.names.FACTS:
 # eks_account, gke_project...); mtime_ns and size are the entry file's stamp.
 RECORD_KEYS = ("tier", "tier_source", "pin", "source", "context", "server", "cluster", "user", "namespace",
-               "error", "ca_sha256", "ca_bundle", "mtime_ns", "size", "eks_account", "eks_region", "gke_project",
+               "error", "server_key", "ca_sha256", "ca_bundle", "mtime_ns", "size", "eks_account", "eks_region", "gke_project",
                "gke_location", "aks_resource_group", "aks_region", "openshift_user", "openshift_namespace")
 
 

@@ -163,8 +163,9 @@ def entry_document(entry: str, part: Split) -> dict[str, Any]:
 
 def describe_entry(doc: dict[str, Any], entry: str, path: str) -> dict[str, Any]:
     """server, cluster, user, namespace and CA fingerprint of `entry`'s context in a stored entry
-    file (ca_sha256: the first CA certificate's; ca_bundle: all of them, when there are several)."""
-    from kctx.identity import ca_fingerprints
+    file (server_key: the server URL normalised, for the guard's comparisons; ca_sha256: the
+    first CA certificate's; ca_bundle: all of them, when there are several)."""
+    from kctx.identity import ca_fingerprints, normalise_server
 
     contexts = _named(doc, "contexts", "context", path)
     ctx = contexts.get(entry) or contexts.get(doc.get("current-context") or "")
@@ -180,6 +181,7 @@ def describe_entry(doc: dict[str, Any], entry: str, path: str) -> dict[str, Any]
         "cluster": str(ctx.get("cluster") or ""),
         "user": str(ctx.get("user") or ""),
         "namespace": ctx.get("namespace") if isinstance(ctx.get("namespace"), str) else None,
+        "server_key": normalise_server(str(cluster.get("server") or "")),
         "ca_sha256": cas[0] if cas else None,
         "ca_bundle": list(cas) if len(cas) > 1 else None,
     }

@@ -136,6 +136,7 @@ class Store:
             rec["error"] = e.message
         rec.setdefault("context", name)
         rec.setdefault("ca_sha256", None)
+        rec.setdefault("server_key", "")
         from kctx import names
 
         context, cluster, server = rec["context"], rec.get("cluster") or "", rec.get("server") or ""
@@ -166,9 +167,9 @@ class Store:
         changed = set(index) - set(files) != set()
         for name, st in files.items():
             rec = index.get(name)
-            # A record from before kctx kept CA fingerprints is derived again once.
+            # A record from before kctx kept CA fingerprints and server keys is derived again once.
             if (rec is not None and rec.get("mtime_ns") == st.st_mtime_ns and rec.get("size") == st.st_size
-                    and "ca_sha256" in rec):
+                    and "server_key" in rec):
                 fresh[name] = rec
             else:
                 fresh[name] = self._derive(name, rec or {}, st)

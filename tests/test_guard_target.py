@@ -433,9 +433,11 @@ def test_a_store_from_before_fingerprints_still_compares_cas(guarded: Guarded, t
         for rec in doc["entries"].values():
             rec.pop("ca_sha256", None)
             rec.pop("ca_bundle", None)
+            rec.pop("server_key", None)
         Path(path).write_bytes(dump(doc))
     alt = fake_api(name="prod-alt")
     other = _other(tmp_path, [{"name": "alt", "server": alt}], current="alt")
     proc = guarded.k("--kubeconfig", str(other), "delete", "pod", "x", entry=None)
     assert refused(proc) and "same CA as the protected entry prod" in proc.stderr, proc.stderr
-    assert "ca_sha256" in marshal.loads(Path(paths.hot_index_file()).read_bytes())["entries"]["prod"]
+    refreshed = marshal.loads(Path(paths.hot_index_file()).read_bytes())["entries"]["prod"]
+    assert refreshed["ca_sha256"] and refreshed["server_key"] == guarded.servers["prod"].url

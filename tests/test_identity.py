@@ -168,6 +168,7 @@ def test_the_index_keeps_every_entry_ca(tmp_path: Path, ca) -> None:  # type: ig
     assert index["a"]["ca_sha256"] == mine and index["a"]["ca_bundle"] is None
     assert index["b"]["ca_sha256"] == theirs and index["b"]["ca_bundle"] == [theirs, mine]
     assert index["c"]["ca_sha256"] is None
+    assert index["a"]["server_key"] == "https://127.0.0.1:1"
     assert marshal.loads(Path(paths.hot_index_file()).read_bytes())["entries"]["a"]["ca_sha256"] == mine
 
     # A store indexed before kctx kept fingerprints gets them when the index is next read.
@@ -175,6 +176,7 @@ def test_the_index_keeps_every_entry_ca(tmp_path: Path, ca) -> None:  # type: ig
     for rec in doc["entries"].values():
         del rec["ca_sha256"]
         del rec["ca_bundle"]
+        del rec["server_key"]
     Path(paths.index_file()).write_text(json.dumps(doc))
     assert Store().get("a").ca_sha256 == mine
     assert json.loads(Path(paths.index_file()).read_text())["entries"]["b"]["ca_sha256"] == theirs

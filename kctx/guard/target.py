@@ -133,7 +133,7 @@ def load_file(path: str, index: dict[str, dict[str, Any]] | None) -> Doc:
     if index is not None and base.endswith(".yaml") and folder == os.path.abspath(paths.entries_dir()):
         name = base[:-5]
         rec = index.get(name)
-        if rec and not rec.get("error") and rec.get("server") and "ca_sha256" in rec:
+        if rec and not rec.get("error") and rec.get("server") and "server_key" in rec:
             try:
                 st = os.stat(path)
                 if rec.get("mtime_ns") == st.st_mtime_ns and rec.get("size") == st.st_size:
@@ -319,7 +319,7 @@ class Target:
 
         d = self.__dict__
         prot = {name: is_protected(cfg, rec.get("tier") or "none") for name, rec in index.items()}
-        if any(p and "ca_sha256" not in index[n] for n, p in prot.items()):
+        if any(p and "server_key" not in index[n] for n, p in prot.items()):
             index = _refreshed_index(index)
         rules = [r for r in cfg["guard"]["namespace_tiers"] if is_protected(cfg, r["tier"])]
         ident = _Identity(d["server"], index)
@@ -335,7 +335,7 @@ class Target:
                 matches.append((n, "server", f"same server as {n}",
                                 f"same server as the protected entry {n} ({index[n].get('server')})"))
                 break
-        ruled = [n for n in index if any(_glob(r["entry"], n) for r in rules)]
+        ruled = [n for n in index if any(_glob(r["entry"], n) for r in rules)] if rules else []
         at: list[str] = []  # entries the target is by address
         if not matches:
             at, unsure = ident.at_address([n for n in index if prot[n] or n in ruled])
@@ -443,13 +443,27 @@ class _Identity:
         self.parts = server_parts(server) if server else ("", "", "", "")
         self.key = _key(self.parts) if server else ""
         self._theirs: dict[str, tuple[str, str, str, str]] = {}
-        self.same = sorted(n for n, rec in index.items() if self.key and _key(self.of(n)) == self.key)
+        key = self.key
+        self.same = sorted(n for n, rec in index.items() if key and (rec.get("server_key") or self._key_of(n)) == key)
         self._found: dict[str, Any] = {}
 
+    def _key_of(self, name: str) -> str:
+        return _key(self.of(name))
+
     def of(self, name: str) -> tuple[str, str, str, str]:
+        """(scheme, host, port, path) of entry `name`'s server: split from the index's server_key."""
         got = self._theirs.get(name)
         if got is None:
-            got = self._theirs[name] = server_parts(self.index[name].get("server") or "")
+            rec = self.index[name]
+            key = rec.get("server_key")
+            if key:
+                scheme, _, rest = key.partition("://")
+                hostport, slash, path = rest.partition("/")
+                host, _, port = hostport.rpartition(":")
+                got = (scheme, host, port, slash + path)
+            else:
+                got = server_parts(rec.get("server") or "")
+            self._theirs[name] = got
         return got
 
     def at_address(self, names: list[str]) -> tuple[list[str], list[str]]:
