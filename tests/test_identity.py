@@ -190,3 +190,26 @@ def test_the_index_keeps_every_entry_ca(tmp_path: Path, ca) -> None:  # type: ig
     assert as_json["ca_sha256"] == mine and as_json["same_ca"] == ["b"]
     insecure = subprocess.run([KCTX, "show", "c"], capture_output=True, text=True, check=True).stdout
     assert "CA sha256:" in insecure and "none" in insecure
+
+
+def test_many_lookups_share_the_budget() -> None:
+    import threading
+
+    seen: list[str] = []
+    lock = threading.Lock()
+    at_once = [0, 0]
+
+    def lookup(host: str) -> tuple[str, ...]:
+        with lock:
+            at_once[0] += 1
+            at_once[1] = max(at_once)
+        time.sleep(0.01)
+        with lock:
+            at_once[0] -= 1
+            seen.append(host)
+        return ("10.1.1.1",)
+
+    names = [f"h{i}.example" for i in range(100)]
+    found = resolve(names, budget=5, lookup=lookup)
+    assert all(found[n] == {"10.1.1.1"} for n in names) and sorted(seen) == sorted(names)
+    assert at_once[1] <= identity.MAX_LOOKUPS
