@@ -2,8 +2,8 @@
 
 A store of N entries (default 1,000) whose server versions are cached and whose kubectl is
 installed, then, alternating in one run:
-  1. in-process: kctx.choice.choose() for one entry, per call;
-  2. a fresh interpreter that imports kctx.kubectl and calls resolve(), against one that only
+  1. in-process: kctx.kubectl.choice.choose() for one entry, per call;
+  2. a fresh interpreter that imports kctx.kubectl.choice and calls resolve(), against one that only
      imports kctx.paths (the difference is the choice's import and run cost);
   3. `k version --client` on the entry as a user runs it, against the same `k` told the kubectl
      by KCTX_KUBECTL (which skips the choice and the target resolution it needs), and against
@@ -41,8 +41,9 @@ def kubeconfig(path: str, n: int) -> None:
 
 def warm_cache(n: int, kubectl: str) -> None:
     """Every server at v1.30.4-eks-…, probed a minute ago; kubectl 1.30.4 installed."""
-    from kctx import paths, probe
+    from kctx import paths
     from kctx.fsutil import atomic_write, ensure_dir
+    from kctx.kubectl import probe
 
     now = time.time() - 60
     servers = {f"https://10.0.{i // 250}.{i % 250}:6443": {
@@ -93,7 +94,8 @@ def main() -> int:
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed kctx has its .pyc files
         src = os.path.join(tmp, "config")
         kubeconfig(src, args.entries)
-        from kctx import choice, paths
+        from kctx import paths
+        from kctx.kubectl import choice
         from kctx.store import Store
 
         Store().import_files([src])
@@ -114,7 +116,7 @@ def main() -> int:
         env = {**os.environ, "KUBECONFIG": paths.entry_file(name)}
         # 2. fresh interpreters
         py = sys.executable
-        with_choice = [py, "-I", "-c", f"from kctx import kubectl; kubectl.resolve({name!r})"]
+        with_choice = [py, "-I", "-c", f"from kctx.kubectl import choice; choice.resolve({name!r})"]
         baseline = [py, "-I", "-c", "import kctx.paths"]
         for cmd in (with_choice, baseline):
             timed(cmd, env)  # compile the .pyc files once
@@ -123,8 +125,8 @@ def main() -> int:
             a.append(timed(with_choice, env))
             b.append(timed(baseline, env))
         # The same, timed inside the interpreter: immune to process start-up noise.
-        inside_code = ("import time; t = time.perf_counter(); from kctx import kubectl; "
-                       f"kubectl.resolve({name!r}); print((time.perf_counter() - t) * 1000)")
+        inside_code = ("import time; t = time.perf_counter(); from kctx.kubectl import choice; "
+                       f"choice.resolve({name!r}); print((time.perf_counter() - t) * 1000)")
         inside = [float(subprocess.run([py, "-I", "-c", inside_code], env=env, check=True, capture_output=True,
                                        text=True).stdout) for _ in range(args.runs)]
 
@@ -153,7 +155,7 @@ def main() -> int:
     print(f"2. fresh python + resolve():          median {median(a):6.1f} ms")
     print(f"   fresh python + import kctx.paths:  median {median(b):6.1f} ms")
     print(f"   choice's import + run cost:        median {median(a) - median(b):+6.1f} ms")
-    print(f"   the same, timed inside python:     median {median(inside):6.1f} ms (import kctx.kubectl + resolve)")
+    print(f"   the same, timed inside python:     median {median(inside):6.1f} ms (import kctx.kubectl.choice + resolve)")
     if ks:
         print(f"3. k version --client (choice):       median {median(ks):6.1f} ms")
         print(f"   k with KCTX_KUBECTL (no choice):   median {median(kx):6.1f} ms")

@@ -172,7 +172,7 @@ def server_versions_hot_dir() -> str:
 def server_version_hot_file(key: str) -> str:
     """One server's record of server_versions_file() in marshal, for `k` and `kctx use`.
 
-    `key` is a file-name-safe form of the server URL (kctx.probe.hot_key).
+    `key` is a file-name-safe form of the server URL (kctx.kubectl.probe.hot_key).
     """
     return os.path.join(server_versions_hot_dir(), key)
 

@@ -16,8 +16,9 @@ from typing import Self
 import pytest
 from mirror import KubectlMirror, file_digests
 
-from kctx import choice, download, paths
+from kctx import paths
 from kctx.errors import FatalError
+from kctx.kubectl import download, installed
 
 V = "1.30.4"
 
@@ -83,7 +84,7 @@ def test_tampered_artifact_installs_nothing(which: str, https: KubectlMirror, ku
     assert "does not match" in msg and "nothing was installed" in msg and "\n" not in msg
     assert not os.path.exists(paths.kubectl_binary(V))
     assert leftovers() == []
-    assert choice.installed_versions() == []
+    assert installed.installed_versions() == []
 
 
 def test_sha512_alone_is_enough_but_no_digest_is_refused(https: KubectlMirror, kubectl_bin: str) -> None:
@@ -133,7 +134,7 @@ def test_404_falls_back_to_newest_patch_and_remembers(https: KubectlMirror, kube
     https.clear()
     assert download.ensure(V) == (path, "1.30.9")
     assert https.requests == []  # the fallback is remembered: no 404 on every `k`
-    assert choice.installed_path(V) == (path, "1.30.9")
+    assert installed.installed_path(V) == (path, "1.30.9")
 
 
 def test_404_and_no_stable_file(https: KubectlMirror, kubectl_bin: str) -> None:
@@ -254,7 +255,7 @@ def test_full_disk_installs_nothing(https: KubectlMirror, kubectl_bin: str, monk
 def test_concurrent_first_downloads(https: KubectlMirror, kubectl_bin: str, tmp_path: Path) -> None:
     """Two processes on a fresh cache at once: both succeed, one download, one intact binary."""
     https.add_version(V, kubectl_bin, slow=0.5)
-    code = ("import sys; from kctx import download; p, v = download.ensure(sys.argv[1]); print(p)")
+    code = ("import sys; from kctx.kubectl import download; p, v = download.ensure(sys.argv[1]); print(p)")
     env = dict(os.environ)
     procs = [subprocess.Popen([sys.executable, "-c", code, V], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -295,9 +296,9 @@ def test_remove_and_reinstall(https: KubectlMirror, kubectl_bin: str) -> None:
     https.add_version(V, kubectl_bin)
     download.install(V)
     assert download.remove(V) > 60_000_000 * 0.5
-    assert choice.installed_versions() == []
+    assert installed.installed_versions() == []
     download.install(V)
-    assert choice.installed_versions() == [V]
+    assert installed.installed_versions() == [V]
 
 
 def test_damaged_install_is_detected(https: KubectlMirror, kubectl_bin: str) -> None:

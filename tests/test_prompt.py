@@ -196,16 +196,16 @@ def test_the_prompt_hook_does_not_fork(shell, state, fake_api, kubeconfig, run_k
 
 
 def test_skew_marker_from_the_versions_code(monkeypatch):
-    import kctx.kubectl
+    import kctx.kubectl.choice
     from kctx.commands import switch
 
-    monkeypatch.setattr(kctx.kubectl, "skew_marker", lambda rec, name=None: "⚠", raising=False)
+    monkeypatch.setattr(kctx.kubectl.choice, "skew_marker", lambda rec, name=None: "⚠", raising=False)
     assert switch._skew("prod", {}, "zsh") == " ⚠skew"
-    monkeypatch.setattr(kctx.kubectl, "skew_marker", lambda rec, name=None: "", raising=False)
+    monkeypatch.setattr(kctx.kubectl.choice, "skew_marker", lambda rec, name=None: "", raising=False)
     assert switch._skew("prod", {}, "bash") == ""
 
     def broken(rec, name=None):
         raise RuntimeError
 
-    monkeypatch.setattr(kctx.kubectl, "skew_marker", broken, raising=False)
+    monkeypatch.setattr(kctx.kubectl.choice, "skew_marker", broken, raising=False)
     assert switch._skew("prod", {}, "bash") == ""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from kctx import versions
+from kctx.kubectl import versions
 
 # gitVersion as real servers report it -> (release kubectl should match, effective major.minor)
 SERVER_FORMS = [
@@ -119,7 +119,7 @@ def test_hot_helpers_do_not_import_packaging() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, kctx.versions as v; v.major_minor('1.30.4'); v.normalise('1.30'); "
+    code = ("import sys, kctx.kubectl.versions as v; v.major_minor('1.30.4'); v.normalise('1.30'); "
             "v.within_skew((1, 30), (1, 31)); print('packaging' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

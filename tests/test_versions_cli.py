@@ -181,7 +181,7 @@ def test_kctx_list_columns_come_from_the_cache_only(setup: dict[str, Any], run_k
 
 
 def test_skew_marker_for_the_prompt(setup: dict[str, Any], run_kctx: Run) -> None:
-    from kctx import choice
+    from kctx.kubectl import choice
     from kctx.store import Store
 
     run_kctx("kubectl", "which", "gke-dev")

@@ -19,7 +19,8 @@ import pytest
 from fakeapi import FakeAPIServer, exec_user, write_plugin
 from mirror import KubectlMirror
 
-from kctx import paths, probe
+from kctx import paths
+from kctx.kubectl import probe
 
 Run = Callable[..., Any]
 VENV_BIN = Path(sys.executable).parent
@@ -282,7 +283,7 @@ def test_credential_plugin_calling_kubectl_does_not_recurse(world: dict[str, Any
 
 def test_warm_choice_imports_nothing_heavy(world: dict[str, Any], run_k: Run) -> None:
     assert k_on(run_k, "gke-dev", "get", "ns").returncode == 0
-    code = ("import sys; from kctx import kubectl; p = kubectl.resolve('gke-dev'); "
+    code = ("import sys; from kctx.kubectl import choice; p = choice.resolve('gke-dev'); "
             "print(p); print(' '.join(m for m in ('httpx', 'yaml', 'json', 'packaging', 'ssl', 'subprocess', "
             "'click', 'hashlib') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
@@ -324,9 +325,10 @@ def test_kctx_shell_fast_path(world: dict[str, Any], stubs: Versions, run_k: Run
 
 
 def test_session_entry_takes_only_the_plain_case(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    from kctx import choice, session
+    from kctx import session
     from kctx.guard.args import parse
     from kctx.guard.target import Target
+    from kctx.kubectl import choice
 
     kubeconfig = session_for("gke-dev")
     monkeypatch.setenv("KUBECONFIG", kubeconfig)
@@ -375,7 +377,7 @@ def test_warm_choice_in_a_kctx_shell_imports_nothing_heavy(world: dict[str, Any]
     kubeconfig = session_for("eks-prod")
     assert run_k("get", "ns", env={"KUBECONFIG": kubeconfig}).returncode == 0
     code = ("import sys; from kctx.guard.args import parse; from kctx.guard.target import Target; "
-            "from kctx import kubectl; p = kubectl.resolve(None, Target(parse(['get', 'pods']))); print(p); "
+            "from kctx.kubectl import choice; p = choice.resolve(None, Target(parse(['get', 'pods']))); print(p); "
             "print(' '.join(m for m in ('httpx', 'yaml', 'json', 'packaging', 'ssl', 'subprocess', 'click', "
             "'hashlib', 'kctx.store') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,

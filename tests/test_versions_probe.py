@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from fakeapi import FakeAPIServer, exec_user, write_plugin
 
-from kctx import choice, paths, probe
+from kctx import paths
+from kctx.kubectl import choice, installed, probe
 from kctx.store import Store
 
 DISTROS = {
@@ -227,7 +228,7 @@ def test_probe_never_runs_a_kctx_wrapper_named_kubectl(tmp_path: Path, fake_api:
     k_dir.mkdir()
     (k_dir / "kubectl").symlink_to(Path(sys.executable).parent / "k")
     monkeypatch.setenv("PATH", os.pathsep.join([str(k_dir), str(shim_dir), str(real_dir), "/bin", "/usr/bin"]))
-    assert choice.path_kubectl() == str(real_dir / "kubectl")
+    assert installed.path_kubectl() == str(real_dir / "kubectl")
 
     api = fake_api("v1.30.4", require_auth=True, name="p")
     plugin = write_plugin(tmp_path, api.token)

@@ -7,8 +7,9 @@ import os
 import sys
 from typing import Any
 
-from kctx import choice, paths
+from kctx import paths
 from kctx.errors import FatalError
+from kctx.kubectl import choice, installed
 from kctx.render import emit_json, safe
 from kctx.store import Entry, Store
 
@@ -145,7 +146,8 @@ def _doctor_sessions(r: Report, fix: bool) -> None:
 
 
 def _doctor_entries(r: Report, offline: bool) -> None:
-    from kctx import config, probe
+    from kctx import config
+    from kctx.kubectl import probe
 
     entries = Store().entries()
     if not entries:
@@ -206,9 +208,9 @@ def _doctor_entries(r: Report, offline: bool) -> None:
 
 
 def _doctor_binaries(r: Report) -> None:
-    from kctx import download
+    from kctx.kubectl import download
 
-    have = download.installed_versions()
+    have = installed.installed_versions()
     for v in have:
         ok = download.verify_installed(v)
         if ok is False:
@@ -216,7 +218,7 @@ def _doctor_binaries(r: Report) -> None:
                    fix=f"kctx kubectl prune, or remove {os.path.dirname(paths.kubectl_binary(v))} and run k again")
         elif not os.access(paths.kubectl_binary(v), os.X_OK):
             r.fail("kubectl", f"installed kubectl v{v} is not executable", fix=f"chmod 755 {paths.kubectl_binary(v)}")
-    on_path = choice.path_kubectl()
+    on_path = installed.path_kubectl()
     if have:
         r.ok("kubectl", f"installed by kctx: {', '.join('v' + v for v in reversed(have))}")
     if on_path:

@@ -144,16 +144,9 @@ def _kubectl_code(shell_name: str) -> str:
 
 def _real_kubectl() -> str | None:
     """The first kubectl on PATH that is not kctx's own wrapper (its completion is loaded for k)."""
-    try:
-        from kctx.kubectl import is_kctx_own
-    except ImportError:  # pragma: no cover - the guard's module ships with kctx
-        def is_kctx_own(path: str, own: str | None = None) -> bool:
-            return False
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        candidate = os.path.join(folder or ".", "kubectl")
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK) and not is_kctx_own(candidate):
-            return candidate
-    return None
+    from kctx.kubectl.installed import path_kubectl
+
+    return path_kubectl()
 
 
 def _kubectl_completion(kubectl: str, shell_name: str) -> str:

@@ -6,8 +6,9 @@ import os
 import sys
 from typing import Any
 
-from kctx import choice, paths, versions
+from kctx import paths
 from kctx.errors import FatalError
+from kctx.kubectl import choice, installed, versions
 from kctx.render import emit_json, info, safe, table
 from kctx.store import Entry, Store
 
@@ -83,9 +84,9 @@ def pin(name: str, version: str) -> int:
         raise FatalError(str(err), hint="a release such as 1.30.4, a minor such as 1.30, or 'auto'") from None
     store.set_pin(e.name, v)
     info(f"{e.name}: kubectl pinned to v{v}" + (" (newest installed or released patch)" if versions.is_minor_only(v) else ""))
-    from kctx.probe import cached
+    from kctx.kubectl.probe import cached_fast
 
-    rec = cached(e.server)
+    rec = cached_fast(e.server)
     if rec and isinstance(rec.get("major"), int) and isinstance(rec.get("minor"), int):
         warning = versions.skew_warning(v, (rec["major"], rec["minor"]), str(rec.get("git_version")))
         if warning:
@@ -97,7 +98,7 @@ def pin(name: str, version: str) -> int:
 
 
 def install(version: str, output: str = "text") -> int:
-    from kctx import download
+    from kctx.kubectl import download
 
     try:
         v = versions.normalise(version)
@@ -105,7 +106,7 @@ def install(version: str, output: str = "text") -> int:
         raise FatalError(str(err)) from None
     if versions.is_minor_only(v):
         v = download.newest_patch(v)
-    already = download.installed(v)
+    already = paths.kubectl_binary(v) if os.path.isfile(paths.kubectl_binary(v)) else None
     try:
         path = already or download.install(v)
     except download.NotFound:
@@ -140,17 +141,15 @@ def _usage() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
 
 
 def list_(output: str) -> int:
-    from kctx.download import installed_versions
-
     used, missing = _usage()
     rows: list[dict[str, Any]] = []
-    for v in reversed(installed_versions()):
+    for v in reversed(installed.installed_versions()):
         size = _folder_size(os.path.dirname(paths.kubectl_binary(v)))
         rows.append({"version": v, "installed": True, "size": size, "path": paths.kubectl_binary(v),
                      "entries": used.get(v, [])})
     for v, names in sorted(missing.items(), key=lambda kv: versions.sort_key(kv[0]), reverse=True):
         rows.append({"version": v, "installed": False, "size": 0, "path": None, "entries": names})
-    path_kubectl = choice.path_kubectl()
+    path_kubectl = installed.path_kubectl()
     if output == "json":
         emit_json({"versions": rows, "path_kubectl": path_kubectl})
         return 0
@@ -170,11 +169,11 @@ def list_(output: str) -> int:
 
 
 def prune(dry_run: bool) -> int:
-    from kctx import download
+    from kctx.kubectl import download
 
     used, _ = _usage()
     freed, removed = 0, []
-    for v in download.installed_versions():
+    for v in installed.installed_versions():
         if v in used:
             continue
         if dry_run:

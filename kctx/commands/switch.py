@@ -148,13 +148,9 @@ def _remember_namespace(ns: str) -> None:
 def _on_use(name: str, rec: dict[str, Any]) -> None:
     """Let the kubectl-versions code refresh the server version in the background."""
     try:
-        from kctx import kubectl
+        from kctx.kubectl.choice import on_use
 
-        hook = kubectl.on_use  # type: ignore[attr-defined]
-    except (ImportError, AttributeError):
-        return
-    try:
-        hook(name, rec)
+        on_use(name, rec)
     except Exception:  # noqa: BLE001 - a version refresh must never break switching
         return
 
@@ -196,9 +192,9 @@ def _target_code(
 def _skew(entry: str, rec: dict[str, Any], shell: str) -> str:
     """' ⚠skew' when the kubectl this entry runs is outside the version skew policy (issue 4)."""
     try:
-        from kctx import kubectl
+        from kctx.kubectl.choice import skew_marker
 
-        marker = kubectl.skew_marker(rec, entry)  # type: ignore[attr-defined]
+        marker = skew_marker(rec, entry)
     except Exception:  # noqa: BLE001 - the prompt never fails because of a marker
         return ""
     if not marker:

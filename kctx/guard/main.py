@@ -60,7 +60,7 @@ def exec_kubectl(argv: list[str], target: Any = None, entry: str | None = None, 
                  kubectl: str | None = None) -> NoReturn:
     """Replace this process with kubectl, marked so that a nested `k` goes straight to it."""
     if kubectl is None:
-        from kctx.kubectl import resolve
+        from kctx.kubectl.choice import resolve
 
         kubectl = resolve(entry, target, own=_own())
     depth = _depth()
@@ -116,7 +116,7 @@ def run(argv: list[str]) -> int:
     target = Target(p, cfg)
     if kind == READ:
         from kctx.guard.fast import remember
-        from kctx.kubectl import resolve
+        from kctx.kubectl.choice import resolve
 
         kubectl = resolve(None, target, own=_own())
         remember(p, kubectl, guard)  # the next reads in this shell may skip Python (scripts/k)
@@ -166,7 +166,7 @@ def _protected(p: Any, argv: list[str], target: Any, cfg: dict[str, Any]) -> int
     try:
         os.write(tty, ask.banner(target, argv, cfg).encode("utf-8", "replace"))
         if cfg["guard"].get("diff", True) and ask.preview_commands(p):
-            from kctx.kubectl import resolve
+            from kctx.kubectl.choice import resolve
 
             kubectl = resolve(entry, target, own=_own())
             if ask.reads_stdin(p):
@@ -246,7 +246,7 @@ def _cwd() -> str | None:
 def _help() -> int:
     sys.stdout.write(USAGE + "\n")
     try:
-        from kctx.kubectl import resolve
+        from kctx.kubectl.choice import resolve
 
         kubectl = resolve(own=_own())
     except FatalError as e:

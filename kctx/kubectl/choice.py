@@ -1,17 +1,25 @@
-"""Which kubectl an entry uses, and why: its pin, else the release matching its server, else a fallback.
+"""Which kubectl a target runs, and why: the ONE place that decides.
 
-`choose()` is on the path of every `k`: on a warm cache it reads two small marshal files (the
-server-version cache and the compiled config) and stats one binary. It imports neither
-httpx, json, yaml nor packaging; those load only when a probe or a download must happen.
+`KCTX_KUBECTL` wins (an outer `k` sets it for the kubectl it runs, so a nested `k` started by
+a credential plugin goes straight there). Otherwise: the entry's pinned version, else the
+kubectl matching its server's version (cached per server, learned once when unknown,
+refreshed in the background when stale), downloaded and verified on first use; else a
+fallback with a one-line warning. Never kctx's own `k` (kctx.kubectl.installed.is_kctx_own).
+
+`resolve()` is what `k` runs (and what `kubectl proxy` for an entry should run); `choose()`
+says why, for the commands. On a warm cache they read two small marshal files (the
+server-version cache and the compiled config) and stat one binary; they import neither
+httpx, json, yaml nor packaging, which load only when a probe or a download must happen.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
 
-from kctx import paths, versions
+from kctx import paths
+from kctx.errors import FatalError
+from kctx.kubectl import installed, versions
 
 TYPE_CHECKING = False  # typing costs milliseconds to import; `k` imports this module
 if TYPE_CHECKING:
@@ -93,7 +101,7 @@ class Lookup:
         self._ttl: float | None = None
 
     def server(self, url: str) -> dict[str, Any] | None:
-        from kctx import probe
+        from kctx.kubectl import probe
 
         if self._full and self._cache is None:
             self._cache = probe.load_cache()
@@ -104,13 +112,13 @@ class Lookup:
     @property
     def installed(self) -> list[str]:
         if self._installed is None:
-            self._installed = installed_versions()
+            self._installed = installed.installed_versions()
         return self._installed
 
     @property
     def aliases(self) -> dict[str, str]:
         if self._aliases is None:
-            self._aliases = load_aliases()
+            self._aliases = installed.load_aliases()
         return self._aliases
 
     @property
@@ -121,90 +129,6 @@ class Lookup:
 
     def forget_installed(self) -> None:
         self._installed = self._aliases = None
-
-
-def installed_path(wanted: str, lookup: Lookup | None = None) -> tuple[str, str] | None:
-    """(path, version) of an installed kubectl for `wanted` ('1.30.4', or '1.30': newest patch)."""
-    lookup = lookup or Lookup()
-    if versions.is_minor_only(wanted):
-        mm = versions.major_minor(wanted)
-        have = [v for v in lookup.installed if versions.major_minor(v) == mm and "-" not in v]
-        return (paths.kubectl_binary(have[-1]), have[-1]) if have else None
-    path = paths.kubectl_binary(wanted)
-    if os.path.isfile(path):
-        return path, wanted
-    alias = lookup.aliases.get(wanted)
-    if alias and os.path.isfile(paths.kubectl_binary(alias)):
-        return paths.kubectl_binary(alias), alias
-    return None
-
-
-def installed_versions() -> list[str]:
-    """Every kubectl version kctx installed, oldest first."""
-    try:
-        names = os.listdir(paths.kubectl_cache_dir())
-    except OSError:
-        return []
-    found = [n for n in names if n[:1].isdigit() and os.path.isfile(paths.kubectl_binary(n))]
-    return sorted(found, key=versions.sort_key)
-
-
-def load_aliases() -> dict[str, str]:
-    """{wanted release: installed release} for releases the mirror lacked (another patch of the minor)."""
-    import marshal
-
-    try:
-        with open(paths.kubectl_aliases_file(), "rb") as f:
-            data = marshal.load(f)
-        return data if isinstance(data, dict) else {}
-    except (OSError, EOFError, ValueError, TypeError):
-        return {}
-
-
-def _is_kctx_wrapper(path: str, own: str | None = None) -> bool:
-    """kctx's own `k`, or a script standing in for kubectl that runs kctx (never run those)."""
-    from kctx.kubectl import is_kctx_own
-
-    if is_kctx_own(path, own):
-        return True
-    real = os.path.realpath(path)
-    if os.path.basename(real) in ("k", "kctx"):
-        return True
-    try:
-        if os.path.getsize(real) > 1 << 16:
-            return False  # a real kubectl is tens of MB; wrappers are scripts
-        with open(real, "rb") as f:
-            head = f.read(1 << 16)
-    except OSError:
-        return True
-    return head.startswith(b"#!") and (b"kctx" in head or b"KCTX" in head)
-
-
-_path_kubectl: dict[tuple[str, str | None], str | None] = {}
-
-
-def path_kubectl(own: str | None = None) -> str | None:
-    """The first kubectl on PATH that is a real kubectl, not kctx (looked up once per PATH)."""
-    key = (os.environ.get("PATH", os.defpath), own)
-    if key not in _path_kubectl:
-        _path_kubectl[key] = _find_path_kubectl(key[0], own)
-    return _path_kubectl[key]
-
-
-def _find_path_kubectl(search: str, own: str | None) -> str | None:
-    for folder in search.split(os.pathsep):
-        cand = os.path.join(folder or ".", "kubectl")
-        if os.path.isfile(cand) and os.access(cand, os.X_OK) and not _is_kctx_wrapper(cand, own):
-            return cand
-    return None
-
-
-def real_kubectl() -> str | None:
-    """A real kubectl to ask things with (never `k`): the newest installed, else PATH's."""
-    have = installed_versions()
-    if have:
-        return paths.kubectl_binary(have[-1])
-    return path_kubectl()
 
 
 # -- choosing ---------------------------------------------------------------------------------
@@ -229,7 +153,7 @@ def _fallback(c: Choice, why: str | None, lookup: Lookup, own: str | None, path_
     if c.server_mm:
         fitting = [v for v in have if versions.within_skew(versions.major_minor(v) or (0, 0), c.server_mm)]
         have = fitting or have
-    on_path = path_kubectl(own) if path_first or not have else None
+    on_path = installed.path_kubectl(own) if path_first or not have else None
     if on_path or not have:
         c.path, c.version, c.source = on_path, None, "path"
         c.reason = f"fallback: kubectl on PATH ({on_path})" if on_path else "fallback: no kubectl found"
@@ -268,7 +192,7 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
         c.wanted, c.source = pin, "pin"
         c.reason = f"pinned to v{pin}"
     elif rec and rec.get("kubectl"):
-        from kctx import probe
+        from kctx.kubectl import probe
 
         c.wanted, c.source = rec["kubectl"], "server"
         c.reason = f"matched to server {c.server_version}"
@@ -278,7 +202,7 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
         if network and name and not probe.is_fresh(rec, lookup.ttl) and probe.may_probe(rec, lookup.ttl):
             probe.spawn_refresh(name)  # `k` goes on with the cached version
     elif name and server:
-        from kctx import probe
+        from kctx.kubectl import probe
 
         if network and probe.may_probe(rec, lookup.ttl):
             rec = probe.probe(name, warn=_warn)
@@ -290,14 +214,12 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
             err = (rec or {}).get("error") or "not probed yet"
             unknown_why = f"{name}: server version unknown ({err})"
     if c.wanted:
-        found = installed_path(c.wanted, lookup)
+        found = installed.installed_path(c.wanted, lookup.installed, lookup.aliases)
         if found:
             c.path, c.version = found
         elif download:
-            from kctx.errors import FatalError
-
             try:
-                from kctx import download as dl
+                from kctx.kubectl import download as dl
 
                 c.path, c.version = dl.ensure(c.wanted, progress=progress)
                 lookup.forget_installed()
@@ -320,6 +242,42 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
 # -- the target of a plain command in a kctx shell, cheaply ------------------------------------
 
 _TARGET_FLAGS = ("kubeconfig", "context", "cluster", "server", "user")
+
+
+HINT = "install kubectl, or set KCTX_KUBECTL to its path"
+
+
+def resolve(entry: str | None = None, target: object = None, own: str | None = None) -> str:
+    """The path of the kubectl to run for `entry` (a kctx entry name, when known); warnings on stderr.
+
+    `target` is the guard's lazily resolved target (kctx.guard.target.Target); its entry and
+    server decide, so `--context`, `--kubeconfig` and `--server` pick the kubectl of the
+    cluster they reach. `own` is the path of the running `k`, never returned.
+    """
+    explicit = os.environ.get("KCTX_KUBECTL")
+    if explicit:
+        if not installed.executable(explicit):
+            raise FatalError(f"KCTX_KUBECTL={explicit} is not an executable file", hint=HINT)
+        if installed.is_kctx_own(explicit, own):
+            raise FatalError(f"KCTX_KUBECTL={explicit} is kctx's own k, not kubectl", hint=HINT)
+        return explicit
+    name, server, record = entry, None, None
+    fast = session_entry(target) if target is not None else None
+    if fast is not None:
+        name, record = fast  # a plain command in a kctx shell: no need to resolve the whole target
+    elif target is not None:
+        name = getattr(target, "entry", None) or name
+        server = getattr(target, "server", None) or None
+    if name and record is None:
+        from kctx import session
+
+        record = session.entry_record(name)
+    c = choose(name, record, server, own=own)
+    for warning in c.warnings:
+        _warn(warning)
+    if c.path and installed.executable(c.path) and not installed.is_kctx_own(c.path, own):
+        return c.path
+    raise FatalError("no kubectl found on PATH (kctx's own k does not count), and none installed", hint=HINT)
 
 
 def session_entry(target: Any) -> tuple[str, dict[str, Any]] | None:
@@ -363,14 +321,6 @@ def session_entry(target: Any) -> tuple[str, dict[str, Any]] | None:
     return name, rec
 
 
-def resolve_path(name: str | None, record: dict[str, Any] | None, server: str | None = None) -> str | None:
-    """For `k`: the chosen kubectl's path, warnings on stderr (one line each)."""
-    c = choose(name, record, server)
-    for w in c.warnings:
-        _warn(w)
-    return c.path
-
-
 def on_use(name: str, record: dict[str, Any] | None) -> None:
     """After `kctx use NAME`: refresh the server version in the background when missing or stale.
 
@@ -382,7 +332,7 @@ def on_use(name: str, record: dict[str, Any] | None) -> None:
         server = (record or {}).get("server")
         if not server:
             return
-        from kctx import probe
+        from kctx.kubectl import probe
 
         rec = probe.cached_fast(server)
         ttl = _ttl()
@@ -399,20 +349,3 @@ def skew_marker(record: dict[str, Any] | None, name: str | None = None) -> str:
         return MARKER if c.skew_ok is False else ""
     except Exception:  # noqa: BLE001 - the prompt never fails because of a marker
         return ""
-
-
-def stale_after(rec: dict[str, Any] | None) -> float | None:
-    """When a cached server version goes stale (epoch seconds)."""
-    if not rec or not rec.get("checked"):
-        return None
-    return float(rec["checked"]) + _ttl()
-
-
-def age_text(ts: float | None) -> str:
-    if not ts:
-        return "never"
-    s = max(0, int(time.time() - ts))
-    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= n:
-            return f"{s // n}{unit} ago"
-    return f"{s}s ago"

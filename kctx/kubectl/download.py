@@ -20,8 +20,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Self
 
-from kctx import choice, paths, versions
+from kctx import paths
 from kctx.errors import FatalError
+from kctx.kubectl import installed, versions
 
 if TYPE_CHECKING:
     import ssl
@@ -253,26 +254,6 @@ def newest_patch(minor: str, mirror: Mirror | None = None) -> str:
     return found
 
 
-def installed(version: str) -> str | None:
-    path = paths.kubectl_binary(version)
-    return path if os.path.isfile(path) else None
-
-
-installed_versions = choice.installed_versions
-load_aliases = choice.load_aliases
-
-
-def _save_alias(wanted: str, got: str) -> None:
-    import marshal
-
-    from kctx.fsutil import atomic_write, file_lock
-
-    with file_lock(paths.versions_lock_file()):
-        aliases = load_aliases()
-        aliases[wanted] = got
-        atomic_write(paths.kubectl_aliases_file(), marshal.dumps(aliases), fsync=False)
-
-
 # -- installing ---------------------------------------------------------------------------------
 
 
@@ -444,19 +425,12 @@ def ensure(wanted: str, *, progress: bool | None = None) -> tuple[str, str]:
     (release/stable-X.Y.txt), remembered so later calls ask the mirror nothing.
     """
     wanted = versions.normalise(wanted)
+    found = installed.installed_path(wanted)
+    if found:
+        return found
     if versions.is_minor_only(wanted):
-        have = [v for v in installed_versions() if versions.major_minor(v) == versions.major_minor(wanted)
-                and "-" not in v]
-        if have:
-            return paths.kubectl_binary(have[-1]), have[-1]
         exact = newest_patch(wanted)
         return install(exact, progress=progress), exact
-    path = installed(wanted)
-    if path:
-        return path, wanted
-    alias = load_aliases().get(wanted)
-    if alias and installed(alias):
-        return paths.kubectl_binary(alias), alias
     try:
         return install(wanted, progress=progress), wanted
     except NotFound:
@@ -474,7 +448,7 @@ def ensure(wanted: str, *, progress: bool | None = None) -> tuple[str, str]:
             raise DownloadError(f"the mirror has neither kubectl v{wanted} nor v{newest} "
                                 f"for {'/'.join(platform())}") from None
         try:
-            _save_alias(wanted, newest)
+            installed.save_alias(wanted, newest)
         except OSError:
             pass
         return path, newest

@@ -76,10 +76,6 @@ def cached_fast(server: str) -> dict[str, Any] | None:
     return None
 
 
-def cached(server: str) -> dict[str, Any] | None:
-    return cached_fast(server)
-
-
 def is_fresh(rec: dict[str, Any] | None, ttl: float, now: float | None = None) -> bool:
     """A version is known and younger than the TTL."""
     if not rec or not rec.get("kubectl"):
@@ -119,33 +115,11 @@ def save(server: str, result: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def forget(server: str | None = None) -> None:
-    """Drop one server's record (or all of them)."""
-    import json
-    import shutil
-
-    from kctx.fsutil import atomic_write, ensure_dir, file_lock
-
-    ensure_dir(paths.cache_dir())
-    with file_lock(paths.versions_lock_file()):
-        servers = load_cache() if server else {}
-        servers.pop(server or "", None)
-        if server:
-            try:
-                os.unlink(paths.server_version_hot_file(hot_key(server)))
-            except FileNotFoundError:
-                pass
-        else:
-            shutil.rmtree(os.path.dirname(paths.server_version_hot_file("x")), ignore_errors=True)
-        doc = {"version": CACHE_VERSION, "servers": servers}
-        atomic_write(paths.server_versions_file(), json.dumps(doc, indent=1) + "\n", fsync=False)
-
-
 # -- asking the server ------------------------------------------------------------------------
 
 
 def _ok(info: dict[str, Any], via: str) -> dict[str, Any]:
-    from kctx import versions
+    from kctx.kubectl import versions
 
     kv = versions.from_version_info(info)
     return {
@@ -197,7 +171,7 @@ def _ssl_context(cluster: dict[str, Any], user: dict[str, Any], tmp: str, warn: 
     elif cluster.get("certificate-authority"):
         ctx = ssl.create_default_context(cafile=str(cluster["certificate-authority"]))
     else:
-        from kctx.download import system_ssl_context
+        from kctx.kubectl.download import system_ssl_context
 
         ctx = system_ssl_context()
     cert, key = user.get("client-certificate"), user.get("client-key")
@@ -293,9 +267,9 @@ def probe_kubectl(path: str, name: str, timeout: float) -> dict[str, Any]:
     import json
     import subprocess
 
-    from kctx import choice
+    from kctx.kubectl.installed import real_kubectl
 
-    kubectl = choice.real_kubectl()
+    kubectl = real_kubectl()
     if kubectl is None:
         return _fail("the server needs a credential plugin and no kubectl is installed to run it")
     ms = max(int(timeout * 1000), 1)
@@ -371,7 +345,7 @@ def spawn_refresh(name: str) -> bool:
         # terminal, so Ctrl-C in the shell or the end of `k` does not touch it.
         devnull = os.devnull
         os.posix_spawn(
-            sys.executable, [sys.executable, "-m", "kctx._probe", name], env,
+            sys.executable, [sys.executable, "-m", "kctx.kubectl.background", name], env,
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, devnull, os.O_RDONLY, 0),
                 (os.POSIX_SPAWN_OPEN, 1, devnull, os.O_WRONLY, 0),

@@ -1,4 +1,4 @@
-"""`python -m kctx._probe NAME`: refresh one entry's server version; started detached by kctx."""
+"""`python -m kctx.kubectl.background NAME`: refresh one entry's server version; started detached by kctx."""
 
 import os
 import sys
@@ -14,7 +14,7 @@ def main(argv: list[str]) -> int:
         return 2
 
     try:
-        from kctx import probe
+        from kctx.kubectl import probe
 
         if os.path.exists(paths.entry_file(name)):
             probe.probe(name, warn=lambda message: None)

@@ -1,0 +1,146 @@
+"""The kubectl binaries at hand: those kctx installed, the one on PATH, and what is kctx's own `k`.
+
+kctx installs kubectl `X.Y.Z` as `<cache>/kubectl/X.Y.Z/kubectl` (kctx.kubectl.download writes
+them); `aliases.bin` maps a release the mirror lacked to the patch installed instead. Never
+kubectl: kctx's own `k` (the running one, a symlink or copy of it, or a script that starts
+kctx); running it as kubectl would recurse. On the path of every `k`: only `os` at import.
+"""
+
+from __future__ import annotations
+
+import os
+
+from kctx import paths
+from kctx.kubectl import versions
+
+# Scripts of kctx's that must never be taken for kubectl carry this text near their start.
+MARKER = b"kctx-not-kubectl"
+_HEAD = 4096
+_SCRIPT_MAX = 1 << 16  # a real kubectl is tens of MB; kctx's scripts and shims are small
+
+
+def is_kctx_own(path: str, own: str | None = None) -> bool:
+    """True when `path` is kctx's own `k` or another way into kctx, never a kubectl.
+
+    That is: the same file as `own` (the running `k`), a file whose real name is `k` or `kctx`
+    (a symlink `kubectl -> k`), or a small `#!` script that carries kctx's marker or runs kctx.
+    """
+    try:
+        real = os.path.realpath(path)
+        if own and os.path.samefile(real, own):
+            return True
+        if os.path.basename(real) in ("k", "kctx"):
+            return True
+        if os.path.getsize(real) > _SCRIPT_MAX:
+            return False
+        with open(real, "rb") as f:
+            head = f.read(_HEAD)
+    except OSError:
+        return False
+    return head[:2] == b"#!" and (MARKER in head or _runs_kctx(head))
+
+
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")
+_END = frozenset(b" \t\r\n\"';&|)")
+
+
+def _runs_kctx(head: bytes) -> bool:
+    """A script that names kctx as a command or module (`exec kctx-guard`, `from kctx.guard...`)
+    or runs a file called `kctx` (`exec /opt/bin/kctx`); a folder like `/tmp/test_kctx0/` in a
+    path is neither."""
+    for word, boundary_before in ((b"kctx", True), (b"/kctx", False)):
+        i = head.find(word)
+        while i >= 0:
+            j = i + len(word)
+            if boundary_before:
+                if i == 0 or head[i - 1] not in _WORD:
+                    return True
+            elif j == len(head) or head[j] in _END:
+                return True
+            i = head.find(word, i + 1)
+    return False
+
+
+def executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def installed_versions() -> list[str]:
+    """Every kubectl version kctx installed, oldest first."""
+    try:
+        names = os.listdir(paths.kubectl_cache_dir())
+    except OSError:
+        return []
+    found = [n for n in names if n[:1].isdigit() and os.path.isfile(paths.kubectl_binary(n))]
+    return sorted(found, key=versions.sort_key)
+
+
+def load_aliases() -> dict[str, str]:
+    """{wanted release: installed release} for releases the mirror lacked (another patch of the minor)."""
+    import marshal
+
+    try:
+        with open(paths.kubectl_aliases_file(), "rb") as f:
+            data = marshal.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+
+
+def save_alias(wanted: str, got: str) -> None:
+    """Remember that release `wanted` is served by installed release `got`."""
+    import marshal
+
+    from kctx.fsutil import atomic_write, file_lock
+
+    with file_lock(paths.versions_lock_file()):
+        aliases = load_aliases()
+        aliases[wanted] = got
+        atomic_write(paths.kubectl_aliases_file(), marshal.dumps(aliases), fsync=False)
+
+
+def installed_path(wanted: str, have: list[str] | None = None,
+                   aliases: dict[str, str] | None = None) -> tuple[str, str] | None:
+    """(path, version) of an installed kubectl for `wanted` ('1.30.4', or '1.30': newest patch).
+
+    `have` and `aliases`: installed_versions() and load_aliases(), when the caller read them.
+    """
+    if versions.is_minor_only(wanted):
+        mm = versions.major_minor(wanted)
+        found = [v for v in (installed_versions() if have is None else have)
+                 if versions.major_minor(v) == mm and "-" not in v]
+        return (paths.kubectl_binary(found[-1]), found[-1]) if found else None
+    path = paths.kubectl_binary(wanted)
+    if os.path.isfile(path):
+        return path, wanted
+    alias = (load_aliases() if aliases is None else aliases).get(wanted)
+    if alias and os.path.isfile(paths.kubectl_binary(alias)):
+        return paths.kubectl_binary(alias), alias
+    return None
+
+
+_path_kubectl: dict[tuple[str, str | None], str | None] = {}
+
+
+def path_kubectl(own: str | None = None) -> str | None:
+    """The first kubectl on PATH that is not kctx's own (looked up once per PATH)."""
+    key = (os.environ.get("PATH", os.defpath), own)
+    if key not in _path_kubectl:
+        _path_kubectl[key] = _find_path_kubectl(key[0], own)
+    return _path_kubectl[key]
+
+
+def _find_path_kubectl(search: str, own: str | None) -> str | None:
+    for folder in search.split(os.pathsep):
+        cand = os.path.join(folder or ".", "kubectl")
+        if executable(cand) and not is_kctx_own(cand, own):
+            return cand
+    return None
+
+
+def real_kubectl() -> str | None:
+    """A real kubectl to ask things with (never `k`): the newest installed, else PATH's."""
+    have = installed_versions()
+    if have:
+        return paths.kubectl_binary(have[-1])
+    return path_kubectl()
