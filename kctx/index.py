@@ -29,7 +29,7 @@ else:
     Any = object
 
 VERSION = 1  # of index.json / index.bin
-_TABLE_VERSION = 3  # of the lookup table and the per-entry copies
+_TABLE_VERSION = 4  # of the lookup table and the per-entry copies
 
 # What a record holds. kctx knows: tier, tier_source (how the tier was decided: kctx.names), pin,
 # source, context (the name in the source file). Derived from the entry file: server, cluster,
@@ -120,7 +120,10 @@ def _build_table(stamp: tuple) -> tuple:
         offsets.append(pos)
     tiers = "\n".join(str(entries[n].get("tier") or "") for n in names)
     namespaces = "\n".join(_printable(entries[n].get("namespace")) for n in names)
-    table = (_TABLE_VERSION, stamp, "\n".join(names).encode(), offsets.tobytes(), b"".join(blobs), tiers, namespaces)
+    # Each entry's original context name (`kctx use arn:aws:eks:...` finds the entry by it).
+    contexts = "\n".join(_printable(entries[n].get("context")) for n in names).encode()
+    table = (_TABLE_VERSION, stamp, "\n".join(names).encode(), offsets.tobytes(), b"".join(blobs), tiers, namespaces,
+             contexts)
     try:
         atomic_write(paths.entries_lookup_file(), marshal.dumps(table), fsync=False)
     except OSError:
@@ -137,7 +140,7 @@ def _table() -> tuple:
     try:
         with open(paths.entries_lookup_file(), "rb") as f:
             table = marshal.load(f)
-        if isinstance(table, tuple) and len(table) == 7 and table[0] == _TABLE_VERSION and table[1] == stamp:
+        if isinstance(table, tuple) and len(table) == 8 and table[0] == _TABLE_VERSION and table[1] == stamp:
             return table
     except (OSError, EOFError, ValueError, TypeError):
         pass
@@ -193,6 +196,26 @@ def record(name: str) -> dict[str, Any] | None:
     except OSError:
         pass  # a read-only cache only costs speed
     return rec
+
+
+def by_context(context: str) -> list[str]:
+    """The entries imported from a context named `context` (several when files shared a name).
+
+    Raises Stale when the index cannot be read."""
+    try:
+        table = _table()
+    except (OSError, EOFError, ValueError, TypeError):
+        raise Stale from None
+    if not context.isprintable() or "\n" in context:
+        return []
+    key = b"\n" + context.encode() + b"\n"
+    hay = b"\n" + table[7] + b"\n"
+    names = table[2].split(b"\n")
+    found, i = [], hay.find(key)
+    while i >= 0:
+        found.append(names[hay.count(b"\n", 0, i)].decode())
+        i = hay.find(key, i + 1)
+    return found
 
 
 def columns() -> tuple[list[str], list[str], list[str]]:

@@ -277,7 +277,7 @@ def recognise(context: str, cluster: str = "", server: str = "", user: str = "",
         if short:
             return Named("kubeadm", short, [label if named else "", context.partition("@")[0]],
                          unique=False)
-    facts: dict[str, str] = {}
+    facts = {}
     region = _eks_region_of_host(host)
     if region:
         facts["eks_region"] = region

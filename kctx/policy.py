@@ -213,11 +213,29 @@ def warn(compiled: Compiled, prog: str = "kctx") -> None:
 
 # -- matching -----------------------------------------------------------------------------------
 def _glob(pattern: str, text: str) -> bool:
-    if pattern == text or pattern == "*":
+    """fnmatch's case-sensitive matching; * and ? without importing re (`kctx use` and `k`)."""
+    if pattern == "*":
         return True
-    from fnmatch import fnmatchcase
+    if "[" in pattern:
+        from fnmatch import fnmatchcase
 
-    return fnmatchcase(text, pattern)
+        return fnmatchcase(text, pattern)
+    if "*" not in pattern and "?" not in pattern:
+        return pattern == text
+    p = t = 0
+    star_p, star_t = -1, 0
+    while t < len(text):
+        if p < len(pattern) and pattern[p] == "*":
+            star_p, star_t = p, t
+            p += 1
+        elif p < len(pattern) and pattern[p] in ("?", text[t]):
+            p, t = p + 1, t + 1
+        elif star_p >= 0:
+            p, star_t = star_p + 1, star_t + 1
+            t = star_t
+        else:
+            return False
+    return all(c == "*" for c in pattern[p:])
 
 
 def _value(key: str, name: str, rec: dict[str, Any]) -> str:
@@ -240,17 +258,22 @@ def _value(key: str, name: str, rec: dict[str, Any]) -> str:
 def _holds(key: str, want: str, got: str) -> bool:
     if not got:
         return False
-    if key == "ca_sha256":
-        return got.lower() == want
     if key == "server":
         return _glob(want, got) or _glob(want, got.lower())
     return _glob(want, got)
 
 
+def _holds_ca(want: str, rec: dict[str, Any]) -> bool:
+    """The rule's CA is the cluster's (or one of the bundle's, when it trusts several)."""
+    found = [rec.get("ca_sha256"), *(rec.get("ca_bundle") or [])]
+    return any(isinstance(f, str) and f.lower() == want for f in found)
+
+
 def match(rules: list[Any], name: str, rec: dict[str, Any]) -> tuple[str, str, int] | None:
     """(tier, file, rule number) of the first rule that matches entry `name`, else None."""
     for path, number, tier, keys in rules:
-        if all(_holds(key, want, _value(key, name, rec)) for key, want in keys):
+        if all(_holds_ca(want, rec) if key == "ca_sha256" else _holds(key, want, _value(key, name, rec))
+               for key, want in keys):
             return tier, path, number
     return None
 
@@ -278,6 +301,12 @@ def resolve(cfg: dict[str, Any], rec: dict[str, Any], hit: tuple[str, str, int] 
         return tier, mine, source
     return ptier, theirs or mine, {"by": "policy", "file": path, "rule": number,
                                    "personal": {"tier": tier, **source}}
+
+
+def because(rec: dict[str, Any]) -> str:
+    """' (policy FILE rule N)' when the policy gave this record its tier, else ''."""
+    src = rec.get("tier_source") or {}
+    return f" (policy {src.get('file')} rule {src.get('rule')})" if src.get("by") == "policy" else ""
 
 
 def effective(cfg: dict[str, Any], name: str, rec: dict[str, Any], compiled: Compiled | None = None) -> dict[str, Any]:
@@ -325,8 +354,8 @@ def apply(cfg: dict[str, Any], index: dict[str, dict[str, Any]], compiled: Compi
         return index
     out = dict(index)
     for name, hit in hits.items():
-        rec = out.get(name)
-        if rec is not None:
-            tier, protected, source = resolve(cfg, rec, hit)
-            out[name] = {**rec, "tier": tier, "tier_protected": protected, "tier_source": source}
+        found = out.get(name)
+        if found is not None:
+            tier, protected, source = resolve(cfg, found, hit)
+            out[name] = {**found, "tier": tier, "tier_protected": protected, "tier_source": source}
     return out

@@ -184,6 +184,16 @@ def entry_record(name: str) -> dict[str, Any] | None:
         return store.hot_entry(name)
 
 
+def entries_by_context(context: str) -> list[str]:
+    """The entries whose original context name (in the file they came from) is `context`."""
+    try:
+        return index.by_context(context)
+    except index.Stale:
+        from kctx import store
+
+        return sorted(n for n, rec in store.load_hot_index().items() if rec.get("context") == context)
+
+
 def completion_columns() -> tuple[list[str], list[str], list[str]]:
     """Entry names, their tiers and their namespaces ('' when none), for completion: fast, never raises."""
     try:

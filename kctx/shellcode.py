@@ -63,6 +63,20 @@ class Code:
         return "".join(line + "\n" for line in self.lines)
 
 
+def policy_watch(shell: str, files: list[str], stamp: str) -> str:
+    """The definition of the hook's `__kctx_policy_changed`: true when one of the team policy
+    files is newer than this shell's stamp (builtin tests only: the prompt never forks for it)."""
+    if shell == "fish":
+        if not files:
+            return "function __kctx_policy_changed; return 1; end"
+        tests = "; or ".join(f"builtin test {quote(shell, f)} -nt {quote(shell, stamp)}" for f in files)
+        return f"function __kctx_policy_changed; {tests}; end"
+    if not files:
+        return "__kctx_policy_changed() { \\builtin return 1; }"
+    tests = " || ".join(f"{quote(shell, f)} -nt {quote(shell, stamp)}" for f in files)
+    return f"__kctx_policy_changed() {{ [[ {tests} ]]; }}"
+
+
 def visible(text: str) -> str:
     """Text from files with control characters made visible (they must not reach a terminal)."""
     if text.isprintable():

@@ -108,8 +108,16 @@ __kctx_refresh() {
     KCTX_PS1+=' '
 }
 
+# kctx use redefines this while a team policy is configured: true when a policy file is newer
+# than this shell's stamp. The hook then takes the same target again, with the tier in force now.
+__kctx_policy_changed() { \builtin return 1; }
+
 __kctx_hook() {
     \builtin local __kctx_rc=$?  # $? is expanded before local runs
+    if [[ -n ${__kctx_entry-} ]] && __kctx_policy_changed; then
+        : 2>/dev/null >|"$__kctx_session.policy"  # once per change, even if the refresh fails
+        kctx _adopt
+    fi
     __kctx_refresh
     \builtin return $__kctx_rc
 }
@@ -118,7 +126,8 @@ __kctx_exit() {
     \builtin local __kctx_rc=$?  # $? is expanded before local runs
     if [[ -n ${__kctx_session-} && ${__kctx_pid-} == "${BASHPID:-$$}" ]]; then
         # the session and the files beside it (.unlock, the guard's .k); no glob: failglob, nomatch
-        \command rm -f -- "$__kctx_session" "$__kctx_session.unlock" "$__kctx_session.k" 2>/dev/null
+        \command rm -f -- "$__kctx_session" "$__kctx_session.unlock" "$__kctx_session.k" \
+            "$__kctx_session.policy" 2>/dev/null
     fi
     \builtin return $__kctx_rc
 }

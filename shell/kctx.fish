@@ -105,7 +105,17 @@ function kctx_prompt --description 'the kctx prompt segment, e.g. ⎈ prod:payme
     return $s
 end
 
+# kctx use redefines this while a team policy is configured: true when a policy file is newer
+# than this shell's stamp. The hook then takes the same target again, with the tier in force now.
+function __kctx_policy_changed
+    return 1
+end
+
 function __kctx_hook --on-event fish_prompt
+    if test -n "$__kctx_entry"; and __kctx_policy_changed
+        true >"$__kctx_session.policy" 2>/dev/null  # once per change, even if the refresh fails
+        kctx _adopt
+    end
     __kctx_refresh
 end
 

@@ -5,6 +5,7 @@ minikube write them."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import cloud_kubeconfigs as cloud
@@ -280,3 +281,39 @@ def test_import_json_reports_names(cloud_files, run_kctx):
     data = json.loads(r.stdout)
     assert data["named"] == [{"context": "gke_acme-staging_europe-west1_staging", "entry": "staging", "kind": "gke"}]
     assert data["imported"] == ["staging"]
+
+
+# -- the original context name -----------------------------------------------------------------
+def _bash(script: str) -> subprocess.CompletedProcess:
+    full = 'eval "$(kctx init bash --no-kubectl)"\n' + script
+    return subprocess.run(["bash", "--norc", "--noprofile", "-c", full], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def test_use_accepts_the_original_context_name(cloud_files, run_kctx, kubectl_path_dir):
+    run_kctx("import", str(cloud_files["eks"]), str(cloud_files["gke"]), check=True)
+    arn = f"arn:aws:eks:eu-west-1:{ACCOUNT}:cluster/prod-eu"
+    r = _bash(f"kctx use '{arn}' && printf '%s|%s|%s\\n' \"$KCTX_CONTEXT\" \"$KCTX_TIER\" \"$KUBECONFIG\"\n"
+              f"PATH={kubectl_path_dir}:$PATH kubectl config current-context\n"
+              "kctx use gke_acme-staging_europe-west1_staging -n web && echo \"$KCTX_CONTEXT:$KCTX_NAMESPACE\"\n"
+              "kctx use - && echo \"back:$KCTX_CONTEXT\"")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    entry, tier, kubeconfig = lines[0].split("|")
+    assert (entry, tier) == ("prod-eu", "prod")
+    assert kubeconfig.endswith(":" + paths.entry_file("prod-eu"))
+    assert lines[1] == "prod-eu"
+    assert lines[2] == "staging:web"
+    assert lines[3] == "back:prod-eu"
+
+
+def test_an_original_name_shared_by_entries_is_ambiguous(tmp_path, run_kctx):
+    a = cloud.kubeadm(tmp_path / "lab.conf", "https://10.0.0.1:6443")
+    b = cloud.kubeadm(tmp_path / "edge.conf", "https://10.0.0.2:6443")
+    run_kctx("import", str(a), str(b), check=True)
+    r = _bash("kctx use kubernetes-admin@kubernetes")
+    assert r.returncode == 1
+    assert "original context of several entries: edge, lab" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = _bash("kctx use 'no such thing'")
+    assert r.returncode == 1 and "no entry named 'no such thing'" in r.stderr

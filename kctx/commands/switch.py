@@ -113,6 +113,23 @@ class Shell:
         return self.session or session.new_path(self.pid)
 
 
+def entry_name(name: str) -> str:
+    """The entry `name` means: an entry of that name, else the entry imported from a context of
+    that name (`kctx use arn:aws:eks:eu-west-1:123456789012:cluster/prod`). Only a miss pays
+    for the second lookup."""
+    if session.valid_name(name) and session.entry_record(name) is not None:
+        return name
+    found = session.entries_by_context(name)
+    if len(found) == 1:
+        return found[0]
+    from kctx.shellcode import visible
+
+    if found:
+        raise FatalError(f"{visible(name)!r} is the original context of several entries: {', '.join(found)}",
+                         hint=f"kctx use {found[0]}")
+    raise FatalError(f"no entry named {visible(name)!r}", hint="'kctx list' shows the entries")
+
+
 def _record(name: str) -> dict[str, Any]:
     if not session.valid_name(name):
         from kctx.shellcode import visible
@@ -124,6 +141,18 @@ def _record(name: str) -> dict[str, Any]:
     if rec.get("error"):
         raise FatalError(f"entry {name!r} is broken: {rec['error']}", hint=f"kctx show {name}")
     return rec
+
+
+def _team(cfg: dict[str, Any], name: str, rec: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`rec` with the tier the team policy gives it (kctx.policy), and the policy files in force."""
+    from kctx import policy
+
+    files = policy.files(cfg)
+    if not files:
+        return rec, files
+    compiled = policy.load(cfg)
+    policy.warn(compiled)
+    return policy.effective(cfg, name, rec, compiled), files
 
 
 def _remember_namespace(ns: str) -> None:
@@ -158,11 +187,12 @@ def _on_use(name: str, rec: dict[str, Any]) -> None:
 # -- emitting the state ---------------------------------------------------------------------------
 def _target_code(
     sh: Shell, cfg: dict[str, Any], entry: str, rec: dict[str, Any], namespace: str | None,
-    path: str, content: str, previous: str, previous_ns: str, unlock_until: int,
+    path: str, content: str, previous: str, previous_ns: str, unlock_until: int, watched: list[str] | None = None,
 ) -> str:
     from kctx import shellcode as sh_mod
 
     code = Code(sh.name)
+    code.call(sh_mod.policy_watch(sh.name, watched or [], paths.policy_stamp_file(path)))
     entry_file = paths.entry_file(entry)
     kubeconfig = path + os.pathsep + entry_file
     tier = str(rec.get("tier") or "none")
@@ -205,7 +235,10 @@ def _skew(entry: str, rec: dict[str, Any], shell: str) -> str:
 
 
 def _off_code(sh: Shell, path: str, content: str, previous: str) -> str:
+    from kctx.shellcode import policy_watch
+
     code = Code(sh.name)
+    code.call(policy_watch(sh.name, [], ""))
     code.set("KUBECONFIG", path, export=True)
     for var in ("KCTX_CONTEXT", "KCTX_NAMESPACE", "KCTX_TIER"):
         code.unset(var)
@@ -246,7 +279,13 @@ def switch_to(
     if not unlock_until and sh.session:
         session.clear_unlock(path)
     cfg = config.load()
-    emit(_target_code(sh, cfg, name, rec, namespace, path, content, previous, previous_ns, unlock_until))
+    rec, watched = _team(cfg, name, rec)
+    if watched:
+        try:
+            session.write(paths.policy_stamp_file(path), "")  # the hook refreshes when a policy file is newer
+        except OSError:
+            watched = []
+    emit(_target_code(sh, cfg, name, rec, namespace, path, content, previous, previous_ns, unlock_until, watched))
     try:
         session.sweep()
     except OSError:
@@ -268,6 +307,7 @@ def use(name: str | None, namespace: str | None = None) -> int:
         if not sh.previous:
             raise FatalError("no previous entry in this shell")
         name = sh.previous
+    name = entry_name(name)
     previous = sh.previous
     previous_ns = sh.previous_ns
     if sh.entry and sh.entry != name:
@@ -340,10 +380,15 @@ def off() -> int:
 
 def adopt() -> int:
     """A shell that inherited a target from its parent takes its own session file, so that
-    `kubectl config set-context` in it cannot change the parent's target."""
+    `kubectl config set-context` in it cannot change the parent's target. In a shell that has its
+    own session, the prompt hook calls it when a team policy file changed: the same target again,
+    with the tier the policy now gives it."""
     sh = Shell("_adopt")
     entry = os.environ.get("KCTX_CONTEXT", "")
     ns_ = os.environ.get("KCTX_NAMESPACE", "") or None
+    if sh.session and entry:
+        switch_to(sh, entry, ns_ if ns_ and valid_namespace(ns_) else None, sh.previous, sh.previous_ns)
+        return 0
     rec = session.entry_record(entry) if entry and session.valid_name(entry) else None
     if rec is None or rec.get("error"):
         return off()
@@ -361,10 +406,10 @@ def unlock(duration: str) -> int:
 
     sh = Shell("unlock")
     entry = _active(sh)
-    rec = _record(entry)
     cfg = config.load()
+    rec, _ = _team(cfg, entry, _record(entry))
     tier = str(rec.get("tier") or "none")
-    if not _may_be_protected(cfg, entry, tier):
+    if not (_may_be_protected(cfg, entry, tier) or rec.get("tier_protected")):
         raise FatalError(f"{entry} is not protected (tier {tier}): there is nothing to unlock")
     try:
         seconds = config.parse_duration(duration)
@@ -470,6 +515,9 @@ def current_state() -> dict[str, Any] | None:
     rec = session.entry_record(entry) if session.valid_name(entry) else None
     if rec is None:
         return None
+    from kctx import config
+
+    rec, _ = _team(config.load(), entry, rec)
     return {
         "entry": entry,
         "namespace": state["namespace"] or "default",
@@ -532,7 +580,10 @@ def exec_(name: str, namespace: str | None, argv: list[str]) -> int:
         raise FatalError("no command given", hint=f"kctx exec {name} -- kubectl get pods")
     if namespace is not None:
         check_namespace(namespace)
-    rec = _record(name)
+    name = entry_name(name)
+    from kctx import config
+
+    rec, _ = _team(config.load(), name, _record(name))
     if namespace is None:
         namespace = rec.get("namespace") or None
     path = session.new_path(os.getpid())

@@ -315,12 +315,18 @@ class Target:
         return frozenset(src)
 
     def _protect(self, cfg: dict[str, Any], index: dict[str, dict[str, Any]], flag_server: str) -> None:
+        from kctx import policy
         from kctx.config import is_protected
 
         d = self.__dict__
-        prot = {name: is_protected(cfg, rec.get("tier") or "none") for name, rec in index.items()}
+        team = policy.load(cfg)
+        if team.errors:
+            policy.warn(team, "k")
+        index = policy.apply(cfg, index, team)  # the team policy's tiers, where they protect more
+        prot = {name: rec["tier_protected"] if "tier_protected" in rec else is_protected(cfg, rec.get("tier") or "none")
+                for name, rec in index.items()}
         if any(p and "server_key" not in index[n] for n, p in prot.items()):
-            index = _refreshed_index(index)
+            index = policy.apply(cfg, _refreshed_index(index), team)
         rules = [r for r in cfg["guard"]["namespace_tiers"] if is_protected(cfg, r["tier"])]
         ident = _Identity(d["server"], index)
         entry = d["entry"]
@@ -329,7 +335,8 @@ class Target:
         doubts: list[str] = []
         if entry and prot.get(entry):
             tier = index[entry].get("tier")
-            matches.append((entry, "tier", f"entry {entry}, tier {tier}", f"entry {entry} has the protected tier {tier}"))
+            matches.append((entry, "tier", f"entry {entry}, tier {tier}",
+                            f"entry {entry} has the protected tier {tier}" + policy.because(index[entry])))
         for n in ident.same:
             if n != entry and prot[n]:
                 matches.append((n, "server", f"same server as {n}",
@@ -376,10 +383,18 @@ class Target:
                     break
             if rule_hit:
                 break
+        said = None
+        if not entry and not ident.same and not at and not matches and team.rules and d["unresolved"] is None:
+            # A kubeconfig kctx never imported: the policy's server and context rules still hold.
+            said = policy.match(team.rules, "", {"server": d["server"], "context": d["context"]})
+            if said and not policy.protects(cfg, said[0]):
+                said = None
         reasons = [why for *_, why in matches]
         if rule_hit:
             reasons.append(rule_hit[2])
-        unknown = d["unresolved"] is not None and (any(prot.values()) or bool(rules))
+        if said:
+            reasons.append(f"policy {said[1]} rule {said[2]} makes its server tier {said[0]}")
+        unknown = d["unresolved"] is not None and (any(prot.values()) or bool(rules) or bool(team.rules))
         if unknown:
             reasons.append(f"kctx cannot tell the target: {d['unresolved']}")
         shown = (matches[0][0] if matches else None) or (rule_hit[0] if rule_hit else None) \
@@ -388,12 +403,16 @@ class Target:
             d["match"] = {"entry": matches[0][0], "by": matches[0][1], "why": matches[0][2]}
         elif rule_hit:
             d["match"] = {"entry": rule_hit[0], "by": "namespace", "why": rule_hit[2]}
+        elif said:
+            d["match"] = {"entry": None, "by": "policy", "why": f"policy {said[1]} rule {said[2]}"}
         elif unknown:
             d["match"] = {"entry": None, "by": "unknown", "why": "kctx cannot tell the target"}
         else:
             d["match"] = None
         if rule_hit:
             d["tier"] = rule_hit[1]
+        elif said:
+            d["tier"] = said[0]
         elif shown:
             d["tier"] = index[shown].get("tier") or "none"
         elif d["unresolved"] is not None:
