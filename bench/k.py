@@ -10,6 +10,10 @@ as users get it: an editable install adds a .pth import hook that costs Python ~
 
     python bench/k.py [--runs 40] [--k PATH] [--kubectl PATH] [--direct]
 
+A third table times the guard's decision on a change (`KCTX_CONFIRM=prod k delete pod web-1`,
+which decides, audits and runs kubectl) with no team policy and with one (KCTX_POLICY, four
+rules), against the same kubectl delete run directly, alternating in the same run.
+
 Two ways of `k` are measured: as users get it (a read in a kctx shell takes the shell fast
 path of scripts/k once a first read wrote the session's note), and forced through Python
 (KCTX_NO_FAST=1: what every change, and a read with other target flags, costs).
@@ -151,10 +155,51 @@ def main() -> int:
                 print(f"{entry:6} {tier:5} {label:26} {kw:8.1f} {cw:8.1f} {kw - cw:6.1f}   {kc:7.1f} {cc:8.1f} {kc - cc:6.1f}")
                 if name == "k" or args.direct:
                     worst = max(worst, kw - cw)
+        decision = decisions(k, results["prod"]["used"], env, tmp, sessions, args.runs)
+        print("\nchange on prod: KCTX_CONFIRM=prod k delete pod web-1 (decision, audit, kubectl)")
+        base = decision["kubectl"][0]
+        for name, label in (("none", "no team policy"), ("policy", "team policy, 4 rules"),
+                            ("kubectl", "kubectl delete directly")):
+            w, c = decision[name]
+            print(f"  {label:26} wall {w:7.1f} ms (+{w - base:5.1f})   CPU {c:7.1f} ms")
         print(f"kubectl: {results['prod']['used']}")
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
         print(f"largest median added time: {worst:.1f} ms (budget 15 ms): {'OK' if worst <= 15 else 'OVER'}")
     return 0
+
+
+POLICY = """\
+rules:
+  - {tier: prod, match: {eks_account: "000000000000"}}
+  - {tier: staging, match: {server: "https://*.staging.example.com*"}}
+  - {tier: prod, match: {context: "*-prod-*", eks_region: eu-west-1}}
+  - {tier: prod, match: {entry: "prod*"}}
+"""
+
+
+def decisions(k: str, kubectl: str, env: dict[str, str], tmp: str, sessions: str,
+              runs: int) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) ms of a confirmed change on prod: without a policy, with one, kubectl."""
+    policy = os.path.join(tmp, "team-policy.yaml")
+    with open(policy, "w") as f:
+        f.write(POLICY)
+    session = os.path.join(sessions, f"{os.getpid()}-{os.urandom(6).hex()}.json")
+    with open(session, "w") as f:
+        f.write('{"apiVersion":"v1","kind":"Config","preferences":{},"current-context":"prod",'
+                '"contexts":[{"name":"prod","context":{"cluster":"prod","user":"prod","namespace":"payments"}}]}')
+    e = dict(env, KUBECONFIG=f"{session}:{os.path.join(tmp, 'kctx', 'data', 'entries', 'prod.yaml')}",
+             KCTX_CONFIRM="prod")
+    cmds = {"none": ([k, "delete", "pod", "web-1"], e),
+            "policy": ([k, "delete", "pod", "web-1"], dict(e, KCTX_POLICY=policy)),
+            "kubectl": ([kubectl, "delete", "pod", "web-1"], e)}
+    for cmd, cmd_env in cmds.values():  # warm up (and compile the policy once)
+        timed(cmd, cmd_env)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
+    for i in range(runs):
+        for name in (list(cmds) if i % 2 == 0 else list(cmds)[::-1]):
+            times[name].append(timed(*cmds[name]))
+    return {name: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r))
+            for name, r in times.items()}
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Benchmark: `kctx use NAME` through the bash integration with 1,000 entries in the store,
-against `kubectl config use-context` on a 1,000-context kubeconfig, alternating in one run.
+with and without a team policy (KCTX_POLICY, four rules), against `kubectl config use-context`
+on a 1,000-context kubeconfig, alternating in one run.
 
     python bench/use.py [--runs 200] [--kctx /path/to/bin]
 
@@ -45,6 +46,14 @@ def kubeconfig(path: Path, n: int = N) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+POLICY = """\
+rules:
+  - {tier: prod, match: {eks_account: "000000000000"}}
+  - {tier: staging, match: {server: "https://*.staging.example.com*"}}
+  - {tier: prod, match: {context: "ctx-09*", eks_region: eu-west-1}}
+  - {tier: prod, match: {entry: "ctx-00*"}}
+"""
+
 BASH = r"""
 eval "$(kctx init bash --no-kubectl)"
 kctx use ctx-0000 >/dev/null 2>&1
@@ -55,7 +64,9 @@ for ((i = 0; i < RUNS; i++)); do
     t1=$EPOCHREALTIME
     "$KUBECTL" config use-context "$a" >/dev/null 2>&1 || { echo "kubectl failed" >&2; exit 1; }
     t2=$EPOCHREALTIME
-    printf '%s %s %s\n' "$t0" "$t1" "$t2"
+    KCTX_POLICY=$POLICY kctx use "$a" 2>/dev/null || { echo "kctx use (policy) failed" >&2; exit 1; }
+    t3=$EPOCHREALTIME
+    printf '%s %s %s %s\n' "$t0" "$t1" "$t2" "$t3"
 done
 """
 
@@ -83,7 +94,9 @@ def main() -> int:
         imported = time.perf_counter() - t0
         plain = tmp / "plain-kubeconfig.yaml"  # kubectl's baseline rewrites its own copy
         shutil.copy(src, plain)
-        env.update(RUNS=str(args.runs), KUBECTL=real_kubectl())
+        policy = tmp / "team-policy.yaml"
+        policy.write_text(POLICY)
+        env.update(RUNS=str(args.runs), KUBECTL=real_kubectl(), POLICY=str(policy))
         if args.no_version_refresh:
             env["KCTX_KUBECTL"] = env["KUBECTL"]
         bench_env = dict(env, KUBECONFIG=str(plain))
@@ -94,12 +107,13 @@ def main() -> int:
                              capture_output=True, text=True, check=False)
         if out.returncode:
             sys.exit(out.stderr)
-        kctx_ms, kubectl_ms = [], []
+        kctx_ms, kubectl_ms, policy_ms = [], [], []
         for line in out.stdout.split("\n"):
             if line:
-                a, b, c = (float(x) for x in line.split())
+                a, b, c, d = (float(x) for x in line.split())
                 kctx_ms.append((b - a) * 1000)
                 kubectl_ms.append((c - b) * 1000)
+                policy_ms.append((d - c) * 1000)
 
     def q(xs: list[float], p: float) -> float:
         return sorted(xs)[min(len(xs) - 1, int(p * len(xs)))]
@@ -108,6 +122,8 @@ def main() -> int:
           + ("; no background version probes" if args.no_version_refresh else ""))
     print(f"kctx use NAME (bash function)        median {statistics.median(kctx_ms):6.1f} ms   "
           f"p90 {q(kctx_ms, 0.9):6.1f} ms")
+    print(f"kctx use NAME, team policy (4 rules) median {statistics.median(policy_ms):6.1f} ms   "
+          f"p90 {q(policy_ms, 0.9):6.1f} ms")
     print(f"kubectl config use-context (1,000)   median {statistics.median(kubectl_ms):6.1f} ms   "
           f"p90 {q(kubectl_ms, 0.9):6.1f} ms")
     target = 50.0
