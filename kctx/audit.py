@@ -3,7 +3,9 @@
 Appended with O_APPEND under an flock, so lines from concurrent `k` never interleave; the file
 is 0600 in the 0700 data folder. Written by `k` without the json module (see minijson).
 A record's "outcome" is one of k's decisions (confirmed, aborted, interrupted, refused,
-confirmed-by-env, unlocked) or kctx unlock / lock (unlock, lock).
+confirmed-by-env, unlocked), kctx unlock / lock (unlock, lock), or the API guard's
+(api-refused, api-unlocked: kctx/apiguard/server.py; those carry method, path, user_agent and
+session instead of argv).
 """
 
 from __future__ import annotations
@@ -15,6 +17,17 @@ from kctx import paths
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+
+
+def timestamp(now: float | None = None) -> str:
+    """Local time with its UTC offset, as every record's "time" is written."""
+    import time
+
+    now = time.time() if now is None else now
+    offset = time.strftime("%z", time.localtime(now))
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f"{offset[:3]}:{offset[3:]}"
+
 
 def append(record: dict[str, Any]) -> None:
     """Add one record (a flat mapping of JSON values) as a line of the audit log."""

@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
         "proxy": True,  # proxy asks on protected targets
         "namespace_tiers": [],  # [{"entry": glob, "namespace": glob, "tier": name}]
         "diff": True,  # show what would change before asking for apply/replace/patch/delete -f
+        "api": True,  # every client of a protected shell goes through the API guard (kctx.apiguard)
     },
     "kubectl": {
         "mirror": "https://dl.k8s.io",

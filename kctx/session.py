@@ -39,6 +39,15 @@ def valid_name(name: str) -> bool:
     return 0 < len(name) <= 63 and name[0] in _NAME_START and set(name) <= _NAME_CHARS
 
 
+# A guarded shell's KUBECONFIG is its session file alone (kctx.apiguard); `k` reaches the entry
+# directly through "<session>.direct" (context only, like an unguarded session) + the entry file.
+DIRECT = ".direct"
+
+
+def _undirect(path: str) -> str:
+    return path.removesuffix(DIRECT)
+
+
 def new_path(shell_pid: int) -> str:
     return os.path.join(paths.sessions_dir(), f"{shell_pid}-{os.urandom(6).hex()}.json")
 
@@ -55,7 +64,9 @@ def pid_of(path: str) -> int | None:
 
 
 def is_session(path: str) -> bool:
-    """True for a session file name inside kctx's sessions folder (whether or not it exists)."""
+    """True for a session file name inside kctx's sessions folder (whether or not it exists),
+    or the direct layer `k` uses beside a guarded one."""
+    path = _undirect(path)
     return (
         bool(path)
         and os.path.dirname(os.path.abspath(path)) == os.path.abspath(paths.sessions_dir())
@@ -82,7 +93,7 @@ def from_kubeconfig(value: str | None = None) -> str | None:
     """The session file KUBECONFIG leads with (how `k` finds the session), else None."""
     if value is None:
         value = os.environ.get("KUBECONFIG", "")
-    first = value.split(os.pathsep, 1)[0]
+    first = _undirect(value.split(os.pathsep, 1)[0])
     return os.path.abspath(first) if first and is_session(first) else None
 
 
@@ -96,6 +107,24 @@ def render(entry: str, cluster: str, user: str, namespace: str | None) -> str:
         ctx["namespace"] = namespace
     return minijson.dumps({"apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": entry,
                            "contexts": [{"name": entry, "context": ctx}]}, compact=True)
+
+
+def render_guarded(entry: str, cluster: str, user: str, namespace: str | None, server: str, ca_file: str,
+                   token_file: str) -> str:
+    """The session kubeconfig of a shell whose entry the API guard fronts: its only cluster is
+    the guard on loopback, its only credential the guard's per-session secret (a file beside
+    the session: not a cluster credential, and rotated when the guard restarts)."""
+    cluster = cluster or "kctx-guard"
+    user = user or "kctx-guard"
+    ctx = {"cluster": cluster, "user": user}
+    if namespace:
+        ctx["namespace"] = namespace
+    return minijson.dumps({
+        "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": entry,
+        "contexts": [{"name": entry, "context": ctx}],
+        "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority": ca_file}}],
+        "users": [{"name": user, "user": {"tokenFile": token_file}}],
+    }, compact=True)
 
 
 def render_off() -> str:
@@ -114,7 +143,8 @@ def write(path: str, text: str | bytes) -> None:
 
 
 def remove(path: str) -> None:
-    """Remove a session file and the files kept beside it (<session>.unlock, the guard's <session>.k)."""
+    """Remove a session file and the files kept beside it (<session>.unlock, k's <session>.k, the
+    API guard's .token, .guard and .direct)."""
     folder, base = os.path.split(path)
     try:
         names = [n for n in os.listdir(folder) if n == base or n.startswith(base + ".")]

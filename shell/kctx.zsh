@@ -134,9 +134,11 @@ __kctx_exit() {
     \builtin local __kctx_rc=$?
     # zshexit also runs when a subshell calls exit: only the shell that owns the session counts.
     if [[ -n ${__kctx_session-} && ${__kctx_pid-} == $$ && ${ZSH_SUBSHELL:-0} == 0 ]]; then
-        # the session and the files beside it (.unlock, the guard's .k); no glob: failglob, nomatch
+        # the session and the files beside it (.unlock, k's .k, .policy, the API guard's .token
+        # .guard .direct); no glob: failglob, nomatch
         \command rm -f -- "$__kctx_session" "$__kctx_session.unlock" "$__kctx_session.k" \
-            "$__kctx_session.policy" 2>/dev/null
+            "$__kctx_session.policy" "$__kctx_session.token" "$__kctx_session.guard" \
+            "$__kctx_session.direct" 2>/dev/null
     fi
     \builtin return $__kctx_rc
 }

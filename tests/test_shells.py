@@ -137,16 +137,22 @@ def test_session_files_private_without_secrets_and_removed_on_exit(shell, store)
     sh = PtyShell(shell)
     sh.run("kctx use beta-prod")
     session = sh.var("__kctx_session")
-    assert sh.var("KUBECONFIG") == f"{session}:{paths.entry_file('beta-prod')}"
+    # beta-prod is protected: the API guard fronts it, so KUBECONFIG is the session alone, whose
+    # only credential is a tokenFile naming the guard's per-session secret (no cluster credential).
+    assert sh.var("KUBECONFIG") == session
     st = os.stat(session)
     assert stat.S_IMODE(st.st_mode) == 0o600
     assert stat.S_IMODE(os.stat(os.path.dirname(session)).st_mode) == 0o700
     text = Path(session).read_text()
-    assert "token" not in text and store["beta-prod"].token not in text
+    assert '"token":' not in text and store["beta-prod"].token not in text
     assert os.path.basename(session).startswith(f"{sh.p.pid}-")
     Path(session + ".k").write_text("the guard's note")
     assert sh.close() == 0
     assert not os.path.exists(session) and not os.path.exists(session + ".k")
+    deadline = time.monotonic() + 10  # the guard removes its files once the session is gone
+    while os.path.exists(session + ".token") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(session + ".token") and not os.path.exists(session + ".guard")
 
 
 def test_bash_keeps_an_existing_exit_trap_and_prompt_command(store, tmp_path):

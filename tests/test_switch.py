@@ -65,6 +65,9 @@ def emitted(*args: str, **env: str) -> dict[str, str]:
 
 # -- session files --------------------------------------------------------------------------------
 def test_session_file_holds_only_the_context(store):
+    # The layering of an unguarded shell (a protected entry's is test_apiguard's).
+    Path(paths.config_file()).parent.mkdir(parents=True, exist_ok=True)
+    Path(paths.config_file()).write_text("guard: {api: false}\n")
     r = bash('kctx use beta-prod && printf "%s\\n" "$__kctx_session" "$KUBECONFIG"; '
              'cat "$__kctx_session" > "$HOME/copy"')
     assert r.returncode == 0, r.stderr
@@ -234,7 +237,8 @@ def test_current(store, run_kctx):
     assert doc["entry"] == "beta-prod" and doc["namespace"] == "web" and doc["tier"] == "prod"
     assert doc["server"] == store["beta-prod"].url
     assert session.is_session(doc["session"])
-    assert doc["kubeconfig"] == f"{doc['session']}:{paths.entry_file('beta-prod')}"
+    # beta-prod is protected: the API guard fronts it and KUBECONFIG is the session alone.
+    assert doc["kubeconfig"] == doc["session"] and doc["guard"]["status"] == "active"
     r = bash("kctx use alpha && kctx off && kctx current -o json")
     assert r.returncode == 1 and r.stdout.strip() == "null"
 
@@ -246,7 +250,7 @@ def test_exec_runs_one_command_against_another_entry(store, run_kctx):
     line, after = r.stdout.split("\n")
     ctx, ns, kc = line.split(" ")
     assert (ctx, ns, after) == ("beta-prod", "team-b", "alpha")
-    assert kc.endswith(":" + paths.entry_file("beta-prod"))
+    assert session.is_session(kc) and ":" not in kc  # beta-prod is protected: the guard's session alone
     assert not os.path.exists(kc.split(":")[0])  # the temporary session is gone
     b = store["beta-prod"]
     r = run_kctx("exec", "beta-prod", "-n", "ops", "--", "kubectl", "get", "pods")

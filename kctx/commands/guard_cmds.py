@@ -12,6 +12,9 @@ if TYPE_CHECKING:
 def _command(rec: dict[str, Any]) -> str:
     from kctx.guard.ask import command_line
 
+    if isinstance(rec.get("method"), str):  # the API guard's records: the request, and who sent it
+        agent = str(rec.get("user_agent") or "").split(" ", 1)[0]
+        return f"{rec['method']} {rec.get('path', '')}" + (f"  ({agent})" if agent else "")
     argv = rec.get("argv")
     if not isinstance(argv, list):
         return ""

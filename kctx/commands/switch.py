@@ -188,13 +188,15 @@ def _on_use(name: str, rec: dict[str, Any]) -> None:
 def _target_code(
     sh: Shell, cfg: dict[str, Any], entry: str, rec: dict[str, Any], namespace: str | None,
     path: str, content: str, previous: str, previous_ns: str, unlock_until: int, watched: list[str] | None = None,
+    guarded: bool = False,
 ) -> str:
     from kctx import shellcode as sh_mod
 
     code = Code(sh.name)
     code.call(sh_mod.policy_watch(sh.name, watched or [], paths.policy_stamp_file(path)))
     entry_file = paths.entry_file(entry)
-    kubeconfig = path + os.pathsep + entry_file
+    # A guarded shell reaches its entry through the API guard only: the session file alone.
+    kubeconfig = path if guarded else path + os.pathsep + entry_file
     tier = str(rec.get("tier") or "none")
     shown_ns = namespace or "default"
     prompt_shell = sh.name
@@ -215,6 +217,7 @@ def _target_code(
     code.set("__kctx_prev_ns", previous_ns)
     code.set("__kctx_unlock_until", unlock_until)
     code.set("__kctx_unlock_ind", sh_mod.unlocked_indicator(cfg, sh.name, unlock_until) if unlock_until else "")
+    code.set("__kctx_guard", path + ".guard" if guarded else "")
     code.call("__kctx_refresh")
     return code.text()
 
@@ -254,6 +257,7 @@ def _off_code(sh: Shell, path: str, content: str, previous: str) -> str:
     code.set("__kctx_prev_ns", "")
     code.set("__kctx_unlock_until", 0)
     code.set("__kctx_unlock_ind", "")
+    code.set("__kctx_guard", "")
     code.call("__kctx_refresh")
     return code.text()
 
@@ -273,24 +277,48 @@ def switch_to(
     if namespace is None:
         namespace = rec.get("namespace") or None
     path = sh.session_path()
-    content = session.render(name, str(rec.get("cluster") or ""), str(rec.get("user") or ""), namespace)
-    session.write(path, content)
+    cfg = config.load()
+    rec, watched = _team(cfg, name, rec)
+    content, guarded = write_session(cfg, path, name, rec, namespace)
     unlock_until = _current_unlock(sh, path, name)
     if not unlock_until and sh.session:
         session.clear_unlock(path)
-    cfg = config.load()
-    rec, watched = _team(cfg, name, rec)
     if watched:
         try:
             session.write(paths.policy_stamp_file(path), "")  # the hook refreshes when a policy file is newer
         except OSError:
             watched = []
-    emit(_target_code(sh, cfg, name, rec, namespace, path, content, previous, previous_ns, unlock_until, watched))
+    emit(_target_code(sh, cfg, name, rec, namespace, path, content, previous, previous_ns, unlock_until, watched,
+                      guarded))
     try:
         session.sweep()
     except OSError:
         pass
     return rec
+
+
+def write_session(cfg: dict[str, Any], path: str, name: str, rec: dict[str, Any],
+                  namespace: str | None) -> tuple[str, bool]:
+    """Write session `path` for entry `name`: (its content, guarded?).
+
+    A protected entry (kctx.apiguard.policy) gets the API guard: the session file names the
+    guard as its only cluster, and the guard is started (without waiting for it) unless this
+    session's guard already fronts that entry. Any other entry gets the plain session layered
+    over its entry file, and a guard this session had is stopped.
+    """
+    from kctx.apiguard import policy
+
+    if policy.for_entry(cfg, name, rec) is not None:
+        from kctx.apiguard import launch
+
+        return launch.start(path, name, rec, namespace), True
+    if os.path.exists(path + ".guard"):
+        from kctx.apiguard import launch
+
+        launch.stop(path)
+    content = session.render(name, str(rec.get("cluster") or ""), str(rec.get("user") or ""), namespace)
+    session.write(path, content)
+    return content, False
 
 
 # -- commands ---------------------------------------------------------------------------------------
@@ -367,6 +395,10 @@ def off() -> int:
     """This shell targets nothing: kubectl refuses to run until the next `kctx use`."""
     sh = Shell("off")
     path = sh.session_path()
+    if os.path.exists(path + ".guard"):
+        from kctx.apiguard import launch
+
+        launch.stop(path)
     content = session.render_off()
     session.write(path, content)
     session.clear_unlock(path)
@@ -434,8 +466,10 @@ def unlock(duration: str) -> int:
     code.set("__kctx_unlock_ind", sh_mod.unlocked_indicator(cfg, sh.name, until))
     code.call("__kctx_refresh")
     emit(code.text())
+    who = ("k will not ask, and every client of this shell may write" if os.path.exists(path + ".guard")
+           else "k will not ask before changes")
     info(f"{entry} unlocked until {time.strftime('%H:%M:%S', time.localtime(until))} in this shell: "
-         "k will not ask before changes ('kctx lock' ends it)")
+         f"{who} ('kctx lock' ends it)")
     return 0
 
 
@@ -466,7 +500,9 @@ def lock() -> int:
     code.set("__kctx_unlock_ind", "")
     code.call("__kctx_refresh")
     emit(code.text())
-    info("locked: k asks again before changes" if state or removed else "this shell was not unlocked")
+    info("locked: k asks again before changes, and the API guard refuses them" if (state or removed)
+         and sh.session and os.path.exists(sh.session + ".guard")
+         else "locked: k asks again before changes" if state or removed else "this shell was not unlocked")
     return 0
 
 
@@ -504,13 +540,16 @@ def current_state() -> dict[str, Any] | None:
     path = session.from_kubeconfig()
     if not path:
         return None
+    from kctx.apiguard import state as guard_state
+
     parts = env.get("KUBECONFIG", "").split(os.pathsep)
     text = session.read_text(path)
     state = session.parse(text) if text is not None else None
     if not state or not state["current-context"]:
         return None
     entry = state["current-context"]
-    if len(parts) < 2 or os.path.abspath(parts[1]) != os.path.abspath(paths.entry_file(entry)):
+    guarded = guard_state.guarded_session() == path
+    if not guarded and (len(parts) < 2 or os.path.abspath(parts[1]) != os.path.abspath(paths.entry_file(entry))):
         return None
     rec = session.entry_record(entry) if session.valid_name(entry) else None
     if rec is None:
@@ -526,7 +565,19 @@ def current_state() -> dict[str, Any] | None:
         "session": path,
         "kubeconfig": env.get("KUBECONFIG", ""),
         "unlocked_until": (session.unlock_state(path) or {}).get("until"),
+        "guard": _guard_status(path) if guarded else None,
     }
+
+
+def _guard_status(path: str) -> dict[str, Any]:
+    """The API guard of a guarded session: up (restarted if it was down), or why it is down."""
+    from kctx.apiguard import launch
+    from kctx.apiguard import state as guard_state
+
+    status = launch.status(path)
+    st = guard_state.read_state(path) or {}
+    return {"status": status.split(":", 1)[0], "detail": status.partition(": ")[2] or None,
+            "port": st.get("port"), "pid": st.get("pid")}
 
 
 def current(output: str = "text") -> int:
@@ -546,6 +597,11 @@ def current(output: str = "text") -> int:
         emit_json(state)
     else:
         sys.stdout.write(state["entry"] + "\n")
+        guard = state["guard"]
+        if guard and guard["status"] == "down":
+            info(f"kctx: the API guard of this shell is down ({guard['detail']}): its clients get errors")
+        elif guard and guard["status"] == "restarted":
+            info("kctx: the API guard of this shell was down: restarted")
     return 0
 
 
@@ -587,10 +643,10 @@ def exec_(name: str, namespace: str | None, argv: list[str]) -> int:
     if namespace is None:
         namespace = rec.get("namespace") or None
     path = session.new_path(os.getpid())
-    session.write(path, session.render(name, str(rec.get("cluster") or ""), str(rec.get("user") or ""), namespace))
+    _, guarded = write_session(config.load(), path, name, rec, namespace)
     env = {k: v for k, v in os.environ.items() if k not in ("KCTX_SHELL", "KCTX_SHELL_PID", "KCTX_SESSION",
                                                              "KCTX_PREVIOUS", "KCTX_PREVIOUS_NS")}
-    env.update(KUBECONFIG=path + os.pathsep + paths.entry_file(name), KCTX_CONTEXT=name,
+    env.update(KUBECONFIG=path if guarded else path + os.pathsep + paths.entry_file(name), KCTX_CONTEXT=name,
                KCTX_NAMESPACE=namespace or "default", KCTX_TIER=str(rec.get("tier") or "none"))
     try:
         try:
@@ -606,5 +662,9 @@ def exec_(name: str, namespace: str | None, argv: list[str]) -> int:
             except KeyboardInterrupt:
                 continue  # Ctrl-C reached the command too (same process group): it decides
     finally:
+        if guarded:
+            from kctx.apiguard import launch
+
+            launch.stop(path)
         session.remove(path)
     return 128 - rc if rc < 0 else rc

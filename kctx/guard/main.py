@@ -110,6 +110,7 @@ def run(argv: list[str]) -> int:
     where = kuberc.location(p)
     if where and os.path.exists(where):
         p = kuberc.apply(p)  # judged as kubectl will run it; run as typed (kubectl applies it)
+    _go_direct(p)
     cfg = _config()
     guard = cfg["guard"] if cfg else None
     kind, _ = classify(p, guard)
@@ -124,6 +125,22 @@ def run(argv: list[str]) -> int:
     if not target.protected:
         exec_kubectl(argv, target)
     return _protected(p, argv, target, target.config)
+
+
+def _go_direct(p: Any) -> None:
+    """In a shell the API guard fronts (KUBECONFIG is its session alone), judge and run the
+    command on the entry itself: k asks, so what it runs must not meet the guard's refusal.
+    kubeconfig edits (`k config set-context --current ...`) still go to the session file."""
+    from kctx.apiguard import state
+
+    s = state.guarded_session()
+    if s is None or p.path[:1] in (("config",), ("kuberc",)):
+        return
+    from kctx.apiguard import launch
+
+    direct = launch.direct_kubeconfig(s)
+    if direct:
+        os.environ["KUBECONFIG"] = direct
 
 
 def _config() -> dict[str, Any] | None:

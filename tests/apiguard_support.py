@@ -1,0 +1,126 @@
+"""What the API guard's tests share: guarded sessions made as a shell's `kctx use` makes them,
+clients pointed at them, and ways to look at the guard process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+VENV_BIN = Path(sys.executable).parent
+EXPORTED = ("KUBECONFIG", "KCTX_CONTEXT", "KCTX_NAMESPACE", "KCTX_TIER")  # what `kctx use` exports
+
+
+class Shell:
+    """A live process standing in for a shell: `kctx use` run for it as the integration would."""
+
+    def __init__(self, kubectl: str | None = None) -> None:
+        # `sleep` lives as long as the test needs: the guard watches this pid like a shell's.
+        self.proc = subprocess.Popen(["sleep", "600"])
+        self.pid = self.proc.pid
+        self.vars: dict[str, str] = {}
+        self.kubectl = kubectl
+
+    def kctx(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        import shlex
+
+        full = {**os.environ, "KCTX_SHELL": "bash", "KCTX_SHELL_PID": str(self.pid),
+                "KCTX_SESSION": self.vars.get("__kctx_session", ""), **(env or {})}
+        if self.kubectl:
+            full.setdefault("KCTX_KUBECTL", self.kubectl)
+        for key in EXPORTED:
+            if key in self.vars:
+                full.setdefault(key, self.vars[key])
+        r = subprocess.run([VENV_BIN / "kctx", *args], capture_output=True, text=True, env=full,
+                           check=False, timeout=60)
+        if r.returncode == 0:
+            for words in map(shlex.split, r.stdout.splitlines()):
+                while words and words[0] in ("builtin", "export"):
+                    words = words[1:]
+                if len(words) == 1 and "=" in words[0]:
+                    k, v = words[0].split("=", 1)
+                    self.vars[k] = v
+        return r
+
+    @property
+    def session(self) -> str:
+        return self.vars["__kctx_session"]
+
+    @property
+    def kubeconfig(self) -> str:
+        return self.vars["KUBECONFIG"]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {**os.environ, **{k: self.vars[k] for k in EXPORTED if k in self.vars}}
+        env.update(extra)
+        return env
+
+    def run(self, *argv: str, input: str | None = None, timeout: float = 60,
+            **extra: str) -> subprocess.CompletedProcess:
+        """A client started from this shell (its KUBECONFIG), as a script would run it."""
+        return subprocess.run(list(argv), env=self.env(**extra), input=input, capture_output=True, text=True,
+                              timeout=timeout, check=False, stdin=None if input is not None else subprocess.DEVNULL)
+
+    def k(self, *args: str, **extra: str) -> subprocess.CompletedProcess:
+        """`k ARGS` from this shell, without a terminal (start_new_session: no /dev/tty)."""
+        env = self.env(**extra)
+        if self.kubectl:
+            env.setdefault("KCTX_KUBECTL", self.kubectl)
+        return subprocess.run([str(VENV_BIN / "k"), *args], env=env, capture_output=True, text=True, timeout=60,
+                              check=False, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def exit(self) -> None:
+        """The shell exits: its trap removes the session files, then the process is gone."""
+        from kctx import session
+
+        if "__kctx_session" in self.vars:
+            session.remove(self.session)
+        self.proc.kill()
+        self.proc.wait()
+
+
+def guard_state(s: str) -> dict[str, Any] | None:
+    from kctx.apiguard import state
+
+    return state.read_state(s)
+
+
+def guard_pids() -> list[int]:
+    """Every guard process of this test's runtime folder still running (and its kubectl proxies)."""
+    from kctx import paths
+
+    marker = "kctx.apiguard.server"
+    out = []
+    run = paths.runtime_dir()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        text = [c.decode("utf-8", "replace") for c in cmd]
+        if any(marker in c for c in text) and any(c.startswith(run) for c in text):
+            out.append(int(name))
+    return out
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, every: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return bool(predicate())
+
+
+def status_of(output: str) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(output)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) and doc.get("kind") == "Status" else None
