@@ -144,8 +144,29 @@ def _handle_fast(argv: list[str]) -> int | None:
         return exit_code(e)
 
 
+def _revive_guard(argv: list[str]) -> None:
+    """In a shell the API guard fronts, any kctx command brings a dead guard back (cheap: a
+    stat, a small read and a kill(0)); use, ns, off and _adopt start or stop it themselves."""
+    if (argv[:1] and argv[0] in ("use", "ns", "off", "_adopt")) or os.environ.get("_KCTX_COMPLETE"):
+        return
+    try:
+        from kctx.apiguard import state
+
+        s = state.guarded_session()
+        if s is None or state.alive(state.read_state(s)):
+            return
+        from kctx.apiguard import launch
+
+        status = launch.status(s)
+    except Exception as e:  # noqa: BLE001 - the command itself must still run
+        status = f"down: {e}"
+    sys.stderr.write("kctx: the API guard of this shell was down: restarted\n" if status == "restarted"
+                     else f"kctx: the API guard of this shell is {status}\n")
+
+
 def main() -> int:
     argv = sys.argv[1:]
+    _revive_guard(argv)
     rc = _handle_fast(argv)
     if rc is not None:
         return rc

@@ -266,9 +266,8 @@ def test_guard_killed_fails_closed_and_the_next_kctx_restarts_it(guarded, shell,
     assert r.returncode != 0
     assert api.requests == []  # never a path around the guard
     assert wait_for(lambda: not [p for p in guard_pids()])  # its kubectl proxy went with it
-    r = shell.kctx("current", "-o", "json")
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["guard"]["status"] == "restarted"
+    r = shell.kctx("list")  # any kctx command brings it back
+    assert r.returncode == 0 and "API guard of this shell was down: restarted" in r.stderr
     after = gstate.read_state(shell.session)
     assert after["pid"] != before["pid"] and after["port"] == before["port"]
     r = shell.run(kubectl_bin, "get", "pods")

@@ -170,12 +170,12 @@ def stop(s: str, old: dict[str, Any] | None = None) -> None:
             pass
 
 
-def status(s: str, restart: bool = True) -> str:
+def status(s: str, revive: bool = True) -> str:
     """"active", "restarted" or "down: <why>" for the guard of session `s` (restarting it when
-    down and `restart`)."""
+    down and `revive`)."""
     if st.alive(st.read_state(s)):
         return "active"
-    if not restart:
+    if not revive:
         return "down: the guard process is not running"
     try:
         restart(s)
