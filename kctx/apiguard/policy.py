@@ -57,7 +57,8 @@ def for_entry(cfg: dict[str, Any], name: str, rec: dict[str, Any]) -> Policy | N
     tier = str(rec.get("tier") or "none")
     server = str(rec.get("server") or "")
     everything = None
-    if is_protected(cfg, tier):
+    protected = rec.get("tier_protected")  # what a team policy decided, when one applies
+    if protected if isinstance(protected, bool) else is_protected(cfg, tier):
         everything = f"entry {name} has the protected tier {tier}"
     else:
         other = _same_server(cfg, name, server)
