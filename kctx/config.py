@@ -247,7 +247,7 @@ def load() -> dict[str, Any]:
     compiled = paths.compiled_config_file()
     try:
         with open(compiled, "rb") as f:
-            cached_stamp, cfg = marshal.load(f)
+            cached_stamp, cfg = marshal.loads(f.read())
         if cached_stamp == stamp:
             return cfg
     except (OSError, EOFError, ValueError, TypeError):

@@ -18,12 +18,16 @@ def ensure_dir(path: str) -> str:
     return path
 
 
-def stage(path: str, data: bytes | str, mode: int = 0o600, fsync: bool = True) -> str:
-    """Write `data` to a temp file beside `path` and return its name; nothing is left on failure."""
+def stage(path: str, data: bytes | str, mode: int = 0o600, fsync: bool = True, ensure: bool = True) -> str:
+    """Write `data` to a temp file beside `path` and return its name; nothing is left on failure.
+
+    ensure=False: the caller made the folder private already (a batch of thousands of files).
+    """
     if isinstance(data, str):
         data = data.encode("utf-8")
     folder = os.path.dirname(path)
-    ensure_dir(folder)
+    if ensure:
+        ensure_dir(folder)
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:

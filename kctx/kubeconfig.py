@@ -27,8 +27,10 @@ def yaml_load(text: str | bytes, origin: str) -> Any:
     """Parse YAML with the C loader when present; one-line FatalError on bad input."""
     import yaml
 
+    from kctx import yamlio
+
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yamlio.load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -36,10 +38,9 @@ def yaml_load(text: str | bytes, origin: str) -> Any:
 
 
 def yaml_dump(doc: Any) -> str:
-    import yaml
+    from kctx import yamlio
 
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return yaml.dump(doc, Dumper=dumper, default_flow_style=False, sort_keys=False, allow_unicode=True)
+    return yamlio.dump(doc)
 
 
 def read(path: str) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The `kctx` console entry.
 
-`kctx use` runs at every switch and completion at every Tab, so the simple forms of use, ns,
-off, unlock, lock, init and prompt, and the completion of names, are handled here without
-importing click (about 50 ms on a slow machine); everything else, and anything unusual
-(--help, a bad option), goes to the click app in kctx.cli.
+`kctx use` runs at every switch and completion at every Tab, so the simple forms of the
+commands the command table marks FAST (use, ns, off, unlock, lock, init, prompt, list), and
+the completion of names, are handled here without importing click (about 50 ms on a slow
+machine); everything else, and anything unusual (--help, a bad option), goes to the click app
+in kctx.cli.
 """
 
 import os
@@ -76,6 +77,13 @@ def _fast(argv: list[str]) -> int | None:
         from kctx.commands import switch
 
         return switch.prompt(plain=bool(args))
+    if cmd == "list":
+        output = {(): "text", ("-o", "text"): "text", ("-o", "name"): "name", ("-o", "json"): "json"}.get(tuple(args))
+        if output is None:
+            return None
+        from kctx.commands import store_cmds
+
+        return store_cmds.list_(output)
     return None
 
 

@@ -51,7 +51,7 @@ def valid_name(name: str) -> bool:
     return (
         0 < len(name) <= MAX_NAME
         and name[0] in _NAME_START
-        and all(c in _NAME_CHARS for c in name)
+        and set(name) <= _NAME_CHARS
     )
 
 

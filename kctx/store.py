@@ -58,11 +58,11 @@ class Entry:
         }
 
 
-def _entry(name: str, rec: dict[str, Any]) -> Entry:
+def _entry(name: str, rec: dict[str, Any], folder: str | None = None) -> Entry:
     return Entry(
         name=name, tier=rec.get("tier", "none"), server=rec.get("server", ""),
         cluster=rec.get("cluster", ""), user=rec.get("user", ""), namespace=rec.get("namespace"),
-        file=paths.entry_file(name), pin=rec.get("pin"), source=rec.get("source", ""),
+        file=f"{folder}{os.sep}{name}.yaml" if folder else paths.entry_file(name), pin=rec.get("pin"), source=rec.get("source", ""),
         context=rec.get("context", name), error=rec.get("error"), ca_sha256=rec.get("ca_sha256"),
         ca_bundle=rec.get("ca_bundle"),
         tier_source=rec.get("tier_source") or {"by": "default"},
@@ -122,14 +122,16 @@ class Store:
         self.dir = paths.entries_dir()
 
     # -- reading ------------------------------------------------------------------------------
-    def _derive(self, name: str, rec: dict[str, Any], st: os.stat_result) -> dict[str, Any]:
+    def _derive(self, name: str, rec: dict[str, Any], st: os.stat_result,
+                doc: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`rec` completed from entry `name`'s file (`doc`: its content, when just written)."""
         from kctx import kubeconfig
 
         rec = dict(rec)
         rec["mtime_ns"], rec["size"] = st.st_mtime_ns, st.st_size
         path = paths.entry_file(name)
         try:
-            info = kubeconfig.describe_entry(kubeconfig.read(path), name, path)
+            info = kubeconfig.describe_entry(kubeconfig.read(path) if doc is None else doc, name, path)
             rec.update(info)
             rec["error"] = None
         except FatalError as e:
@@ -178,7 +180,7 @@ class Store:
 
     def entries(self) -> dict[str, Entry]:
         """Every entry, sorted by name; stale index records are refreshed (and saved when possible)."""
-        index = idx.read()
+        index = idx.current()
         fresh, changed = self._fresh(index)
         if changed:
             try:
@@ -189,7 +191,7 @@ class Store:
                         idx.write(fresh)
             except OSError:
                 pass  # a read-only store can still be listed
-        return {name: _entry(name, fresh[name]) for name in sorted(fresh)}
+        return {name: _entry(name, fresh[name], self.dir) for name in sorted(fresh)}
 
     def find(self, name: str) -> Entry | None:
         return self.entries().get(name)
@@ -374,7 +376,8 @@ class Store:
             staged: list[tuple[str, str]] = []
             try:
                 for name, text in writes:
-                    staged.append((stage(paths.entry_file(name), text, fsync=False), name))
+                    staged.append((stage(os.path.join(self.dir, name + ".yaml"), text, fsync=False, ensure=False),
+                                   name))
                 if staged:
                     os.sync()  # one flush for the batch instead of an fsync per file
             except BaseException:
@@ -384,7 +387,7 @@ class Store:
             for tmp, name in staged:
                 os.replace(tmp, paths.entry_file(name))
             for name, text in writes:
-                _, source, context = planned[name]
+                doc, source, context = planned[name]
                 old = index.get(name, {})
                 rec = {"pin": old.get("pin"), "source": source, "context": context}
                 if tier:
@@ -392,7 +395,7 @@ class Store:
                 elif _chosen(old):
                     rec["tier"], rec["tier_source"] = old["tier"], old.get("tier_source") or {"by": "kctx tier"}
                 # Otherwise _derive infers it from the context, cluster and server names.
-                index[name] = self._derive(name, rec, os.stat(paths.entry_file(name)))
+                index[name] = self._derive(name, rec, os.stat(paths.entry_file(name)), doc)
             if tier:
                 for name in report.unchanged:
                     index[name] = {**index[name], "tier": tier, "tier_source": {"by": "--tier"}}

@@ -198,10 +198,18 @@ def version_columns(entries: dict[str, Entry]) -> dict[str, dict[str, Any]]:
     """
     lookup = choice.Lookup(full=True)
     out: dict[str, dict[str, Any]] = {}
+    # Cache-only, so the columns are the same for one pin and one server record: entries on one
+    # server, and entries whose servers have no record yet (10,000 entries: one choice, not 10,000).
+    seen: dict[tuple[str | None, str], dict[str, Any]] = {}
     for e in entries.values():
         if e.error:
             out[e.name] = {"server_version": None, "kubectl": None, "kubectl_source": None,
                            "installed": False, "skew_ok": None, "note": ""}
+            continue
+        key = (e.pin, e.server if e.server and lookup.server(e.server) else "")
+        known = seen.get(key)
+        if known is not None:
+            out[e.name] = known
             continue
         c = choice.choose(e.name, _record(e), network=False, download=False, lookup=lookup)
         note = ""
@@ -209,7 +217,7 @@ def version_columns(entries: dict[str, Entry]) -> dict[str, dict[str, Any]]:
             note = f"{choice.MARKER} skew: server {c.server_mm[0]}.{c.server_mm[1]}"
         elif c.server_error and not c.server_version:
             note = "server version unknown"
-        out[e.name] = {
+        out[e.name] = seen[key] = {
             "server_version": c.server_version, "kubectl": c.version or c.wanted,
             "kubectl_source": c.source, "installed": bool(c.path), "skew_ok": c.skew_ok, "note": note,
         }

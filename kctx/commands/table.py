@@ -19,7 +19,7 @@ FAST = 2  # kctx.main runs the simple forms itself
 # command (a group's subcommand as "group sub") -> (EVAL|FAST flags, what each positional completes)
 COMMANDS: dict[str, tuple[int, tuple[str, ...]]] = {
     "import": (0, ()),
-    "list": (0, ()),
+    "list": (FAST, ()),
     "show": (0, (ENTRY,)),
     "tier": (0, (ENTRY, TIER)),
     "rm": (0, (ENTRIES,)),

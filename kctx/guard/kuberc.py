@@ -75,7 +75,7 @@ def load(path: str) -> dict[str, Any] | None:
     cache = paths.kuberc_cache_file()
     try:
         with open(cache, "rb") as f:
-            cached_stamp, compiled = marshal.load(f)
+            cached_stamp, compiled = marshal.loads(f.read())
         if cached_stamp == stamp:
             return compiled  # type: ignore[no-any-return]
     except (OSError, EOFError, ValueError, TypeError):
