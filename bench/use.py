@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import installed_bin, real_kubectl
 
+
 def kubeconfig(path: Path, n: int) -> None:
     """n contexts, each with its own cluster and user, servers on closed local ports."""
     lines = ["apiVersion: v1", "kind: Config", "clusters:"]
