@@ -1,7 +1,42 @@
-"""Turning command results into text for humans or JSON for programs."""
+"""The one renderer: a command returns its result as data, this prints it.
 
+`show(output, data, text)` writes `data` as JSON for `-o json`, else the text `text(data)`
+makes of it; tables, colours and the escaping of text from files are here too, so every
+command prints the same way. Messages for people go to stderr (info), never into the output.
+"""
+
+import os
 import sys
+from collections.abc import Callable
 from typing import Any
+
+# The colours of a check's level (doctor) and of other status words: SGR codes.
+LEVELS = {"ok": ("ok  ", "32"), "warn": ("warn", "33"), "fail": ("FAIL", "1;31")}
+
+
+def show(output: str, data: Any, text: Callable[[Any], str]) -> None:
+    """Print a command's result: JSON for output 'json', else text(data) (nothing when it is '')."""
+    if output == "json":
+        emit_json(data)
+        return
+    out = text(data)
+    if out:
+        sys.stdout.write(out)
+
+
+def colour_on() -> bool:
+    """Colours only on a terminal, and never with NO_COLOR set."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def paint(text: str, sgr: str, on: bool | None = None) -> str:
+    return f"\x1b[{sgr}m{text}\x1b[0m" if (colour_on() if on is None else on) else text
+
+
+def level(name: str, on: bool | None = None) -> str:
+    """A check level as shown: 'ok  ', 'warn', 'FAIL', coloured on a terminal."""
+    tag, sgr = LEVELS[name]
+    return paint(tag, sgr, on)
 
 
 def emit_json(data: Any) -> None:

@@ -4,13 +4,12 @@ kubectl per entry) and says how to fix what is wrong."""
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
-from kctx import paths
+from kctx import paths, render
 from kctx.errors import FatalError
 from kctx.kubectl import choice, installed
-from kctx.render import emit_json, safe
+from kctx.render import safe
 from kctx.store import Entry, Store
 
 
@@ -243,20 +242,18 @@ def doctor(offline: bool, fix: bool, output: str) -> int:
     r.guarded("entries", _doctor_entries, r, offline)
     r.guarded("kubectl", _doctor_binaries, r)
     problems = [i for i in r.items if i["level"] == "fail"]
-    warnings = [i for i in r.items if i["level"] == "warn"]
-    if output == "json":
-        emit_json({"ok": not problems, "checks": r.items})
-    else:
-        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        tags = {"ok": ("ok  ", "32"), "warn": ("warn", "33"), "fail": ("FAIL", "1;31")}
-        lines = []
-        for i in r.items:
-            tag, sgr = tags[i["level"]]
-            shown = f"\x1b[{sgr}m{tag}\x1b[0m" if colour else tag
-            lines.append(f"{shown}  {i['check']}: {i['message']}")
-            if i["fix"]:
-                lines.append(f"        fix: {i['fix']}")
-        summary = (f"{len(problems)} problem(s), {len(warnings)} warning(s)" if problems or warnings
-                   else "everything looks right")
-        sys.stdout.write("\n".join(lines) + f"\n\n{summary}\n")
+    render.show(output, {"ok": not problems, "checks": r.items}, _text)
     return 1 if problems else 0
+
+
+def _text(result: dict[str, Any]) -> str:
+    on = render.colour_on()
+    lines = []
+    for i in result["checks"]:
+        lines.append(f"{render.level(i['level'], on)}  {i['check']}: {i['message']}")
+        if i["fix"]:
+            lines.append(f"        fix: {i['fix']}")
+    problems = sum(i["level"] == "fail" for i in result["checks"])
+    warnings = sum(i["level"] == "warn" for i in result["checks"])
+    summary = f"{problems} problem(s), {warnings} warning(s)" if problems or warnings else "everything looks right"
+    return "\n".join(lines) + f"\n\n{summary}\n"

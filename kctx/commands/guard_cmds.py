@@ -30,15 +30,14 @@ def audit_(output: str, last: int | None = None, entry: str | None = None) -> in
         records = [r for r in records if r.get("entry") == entry]
     if last:
         records = records[-last:]
-    if output == "json":
-        render.emit_json(records)
-        return 0
-    if not records:
+    if not records and output != "json":
         render.info("the audit log is empty: no change to a protected target was asked for yet")
         return 0
+    render.show(output, records, _text)
+    return 0
+
+
+def _text(records: list[dict[str, Any]]) -> str:
     rows = [[render.safe(str(r.get(k) or "")) for k in ("time", "outcome", "entry", "namespace")]
             + [render.safe(_command(r))] for r in records]
-    import sys
-
-    sys.stdout.write(render.table(["TIME", "OUTCOME", "ENTRY", "NAMESPACE", "COMMAND"], rows))
-    return 0
+    return render.table(["TIME", "OUTCOME", "ENTRY", "NAMESPACE", "COMMAND"], rows)
