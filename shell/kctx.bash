@@ -105,6 +105,13 @@ __kctx_refresh() {
     if ((${__kctx_unlock_until:-0} > ${EPOCHSECONDS:-0})); then
         KCTX_PS1+=${__kctx_unlock_ind-}
     fi
+    if [[ -n ${__kctx_guard-} ]]; then
+        # The API guard of this shell: its pid is the first word of <session>.guard. Down, every
+        # client of this shell fails until the next kctx or k command restarts it.
+        \builtin local g=
+        [[ -r $__kctx_guard ]] && IFS=' ' \builtin read -r g _ <"$__kctx_guard"
+        [[ -n $g ]] && \builtin kill -0 "$g" 2>/dev/null || KCTX_PS1+=" ${__kctx_warn_pre-}guard down${__kctx_warn_post-}"
+    fi
     KCTX_PS1+=' '
 }
 

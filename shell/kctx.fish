@@ -90,10 +90,20 @@ function __kctx_refresh
         return 0
     end
     # fish cannot read the clock without forking: the indicator says until when instead.
+    # The API guard of this shell: its pid is the first word of <session>.guard (fish has no kill
+    # builtin: /proc tells, where there is one). Down, every client fails until kctx or k restarts it.
+    set -l down ''
+    if test -n "$__kctx_guard"
+        set -l g ''
+        test -r "$__kctx_guard"; and read -l g rest <$__kctx_guard
+        if test -z "$g"; or begin; test -d /proc/self; and not test -d /proc/$g; end
+            set down " $__kctx_warn_pre"'guard down'"$__kctx_warn_post"
+        end
+    end
     if test "$__kctx_unlock_until" -gt 0 2>/dev/null
-        set -g KCTX_PS1 "$__kctx_seg$__kctx_unlock_ind "
+        set -g KCTX_PS1 "$__kctx_seg$__kctx_unlock_ind$down "
     else
-        set -g KCTX_PS1 "$__kctx_seg "
+        set -g KCTX_PS1 "$__kctx_seg$down "
     end
     return 0
 end
