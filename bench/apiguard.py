@@ -1,0 +1,294 @@
+"""Benchmark: the API guard (kctx/apiguard) against the same clients going straight to the server.
+
+Against one local fake API server (tests/fakeapi/, TLS on 127.0.0.1), in the same run:
+- `kubectl get pods` through the guard vs the same kubectl straight (KUBECONFIG=<entry file>),
+  alternating, warm discovery cache: median added time (budget 3 ms);
+- a list of 5,000 objects (over 10 MB) read through the guard vs straight: throughput ratio
+  (budget >= 80 %);
+- watch events (`get -w`) and log lines (`logs -f`): delay between the server writing an event
+  and the client reading it, through the guard and straight (budget 50 ms);
+- `kctx use` of a protected entry (starts a guard) vs an unprotected one (no guard);
+- the guard's resident memory (budget 50 MB) and its kubectl proxy's;
+- 50 concurrent clients through one guard, all answered.
+
+    python bench/apiguard.py [--runs 20] [--kubectl PATH]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# bench/ holds a json.py (bench/json.py): keep it from shadowing the standard module.
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
+
+import argparse
+import http.client
+import json
+import shutil
+import signal
+import ssl
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.append(HERE)
+from benchlib import real_kubectl
+
+BIG = "/api/v1/namespaces/big/pods"
+STREAM = "/api/v1/namespaces/stream/pods"
+LOG = "/api/v1/namespaces/stream/pods/web-1/log"
+
+
+def make_server():
+    from fakeapi import FakeAPIServer
+    from fakeapi.server import _APIHandler
+
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "namespace": "big",
+                                                           "labels": {"app": "web"}},
+           "spec": {"containers": [{"name": "main", "image": "registry.k8s.io/pause:3.10",
+                                    "args": ["--padding=" + "x" * 1900]}]}}
+    items = []
+    for i in range(5000):
+        p = json.loads(json.dumps(pod))
+        p["metadata"]["name"] = f"web-{i}"
+        items.append(p)
+    big = json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
+                      "items": items}).encode()
+
+    class Handler(_APIHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == BIG:
+                self.respond(200, big)
+            elif path in (STREAM, LOG) and ("watch=true" in self.path or "follow=true" in self.path):
+                self.stream_events()
+            else:
+                super().do_GET()
+
+        def stream_events(self) -> None:
+            api = self.api
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n")
+            self.wfile.flush()
+            for _ in range(api.events):
+                time.sleep(api.gap)
+                line = json.dumps({"type": "ADDED", "sent": time.time()}).encode() + b"\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+
+    class Server(FakeAPIServer):
+        events = 20
+        gap = 0.05
+
+        def _make_server(self):
+            server = super()._make_server()
+            server.RequestHandlerClass = type("H", (Handler,), {"api": self})
+            return server
+
+    return Server("v1.37.1", False, "prod"), len(big)
+
+
+class Endpoint:
+    """Raw HTTPS requests to the server straight, or to the guard with the session's secret."""
+
+    def __init__(self, url: str, cafile: str | None, cadata: str | None, token: str | None) -> None:
+        self.host, port = url.split("://", 1)[1].rsplit(":", 1)
+        self.port = int(port)
+        self.ctx = ssl.create_default_context(cafile=cafile, cadata=cadata)
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=60)
+        conn.request("GET", path, headers=self.headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        return resp.status, body
+
+    def delays(self, path: str) -> list[float]:
+        """ms between the server writing each streamed event and this client reading it."""
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=60)
+        conn.request("GET", path, headers=self.headers)
+        resp = conn.getresponse()
+        out = []
+        while True:
+            line = resp.readline()
+            if not line:
+                break
+            if line.strip():
+                out.append((time.time() - json.loads(line)["sent"]) * 1000)
+        conn.close()
+        return out
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    r = subprocess.run(cmd, env=env, capture_output=True, check=False)
+    ms = (time.perf_counter() - t) * 1000
+    if r.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed: {r.stderr.decode()[-400:]}")
+    return ms
+
+
+def rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--kubectl")
+    args = ap.parse_args()
+    kubectl = real_kubectl(args.kubectl)
+    kctx = os.path.join(os.path.dirname(sys.executable), "kctx")
+    if not os.path.exists(kctx):
+        kctx = shutil.which("kctx") or sys.exit("no kctx command")
+    from fakeapi import session_ca, write_kubeconfig
+
+    server, big_size = make_server()
+    shell = subprocess.Popen(["sleep", "3600"])
+    with tempfile.TemporaryDirectory() as tmp, server as api:
+        home = os.path.join(tmp, "home")
+        os.makedirs(home)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KCTX_", "KUBE"))}
+        env.update(HOME=home, KCTX_HOME=os.path.join(tmp, "kctx"), NO_COLOR="1", KCTX_KUBECTL=kubectl)
+        src = os.path.join(tmp, "config")
+        write_kubeconfig(src, [{"name": "prod", "server": api, "namespace": "payments"},
+                               {"name": "dev", "server": api.url.replace("127.0.0.1", "localhost"),
+                                "namespace": "web"}])
+        subprocess.run([kctx, "import", src, "--tier", "prod"], env=env, check=True, capture_output=True)
+        subprocess.run([kctx, "tier", "dev", "dev"], env=env, check=True, capture_output=True)
+        use_env = dict(env, KCTX_SHELL="bash", KCTX_SHELL_PID=str(shell.pid))
+
+        def use(name: str, session: str = "") -> dict[str, str]:
+            r = subprocess.run([kctx, "use", name], env=dict(use_env, KCTX_SESSION=session), capture_output=True,
+                               text=True, check=True)
+            out = {}
+            for line in r.stdout.splitlines():
+                words = line.replace("builtin ", "").replace("export ", "").split("=", 1)
+                if len(words) == 2:
+                    out[words[0].strip()] = words[1].strip().strip("'")
+            return out
+
+        sh = use("prod")
+        session = sh["__kctx_session"]
+        guarded = dict(env, KUBECONFIG=session)
+        direct = dict(env, KUBECONFIG=os.path.join(tmp, "kctx", "data", "entries", "prod.yaml"))
+        for e in (guarded, direct):
+            for _ in range(3):
+                timed([kubectl, "get", "pods"], e)
+        through, straight = [], []
+        for i in range(args.runs):
+            pair = [(guarded, through), (direct, straight)]
+            for e, out in pair if i % 2 == 0 else pair[::-1]:
+                out.append(timed([kubectl, "get", "pods"], e))
+        added = statistics.median(through) - statistics.median(straight)
+
+        with open(session) as f:
+            doc = json.load(f)
+        guard_url = doc["clusters"][0]["cluster"]["server"]
+        with open(session + ".token") as f:
+            token = f.read()
+        g = Endpoint(guard_url, doc["clusters"][0]["cluster"]["certificate-authority"], None, token)
+        d = Endpoint(api.url, None, session_ca().pem.decode(), None)
+        for ep in (g, d):
+            assert ep.get(BIG)[0] == 200
+        tg, td = [], []
+        for i in range(5):
+            for ep, out in ((g, tg), (d, td)) if i % 2 == 0 else ((d, td), (g, tg)):
+                t = time.perf_counter()
+                status, body = ep.get(BIG)
+                out.append(time.perf_counter() - t)
+                assert status == 200 and len(body) == big_size
+        ratio = statistics.median(td) / statistics.median(tg)
+
+        lat = {}
+        for name, path in (("get -w", STREAM + "?watch=true"), ("logs -f", LOG + "?follow=true")):
+            lat[name] = (statistics.median(g.delays(path)), statistics.median(d.delays(path)))
+
+        state = Path(session + ".guard").read_text().split()
+        gpid = int(state[0])
+        guard_rss = rss_kb(gpid)
+        proxy_rss = sum(rss_kb(c) for c in children(gpid))
+
+        results: list[int] = []
+        lock = threading.Lock()
+
+        def one() -> None:
+            status, body = g.get("/api/v1/namespaces/payments/pods")
+            with lock:
+                results.append(status if json.loads(body).get("kind") == "PodList" else -1)
+
+        threads = [threading.Thread(target=one) for _ in range(50)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        concurrent_ms = (time.perf_counter() - t0) * 1000
+
+        uses: dict[str, list[float]] = {"prod": [], "dev": []}
+        for i in range(args.runs):
+            for name in ("prod", "dev") if i % 2 == 0 else ("dev", "prod"):
+                t = time.perf_counter()
+                out = use(name)
+                uses[name].append((time.perf_counter() - t) * 1000)
+                s = out["__kctx_session"]
+                st = Path(s + ".guard").read_text().split() if os.path.exists(s + ".guard") else None
+                for suffix in ("", ".token", ".guard", ".direct"):
+                    try:
+                        os.unlink(s + suffix)
+                    except OSError:
+                        pass
+                if st:
+                    try:
+                        os.kill(int(st[0]), signal.SIGTERM)
+                    except OSError:
+                        pass
+        shell.kill()
+
+    print(f"kubectl: {kubectl}; {args.runs} alternating runs; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print(f"kubectl get pods      through the guard {statistics.median(through):7.1f} ms, straight "
+          f"{statistics.median(straight):7.1f} ms: added {added:+.1f} ms (budget 3 ms) "
+          f"{'OK' if added <= 3 else 'OVER'}")
+    print(f"5,000-object list ({big_size / 1e6:.1f} MB) through {statistics.median(tg) * 1000:7.1f} ms, straight "
+          f"{statistics.median(td) * 1000:7.1f} ms: {ratio:.0%} of direct throughput (budget >= 80%) "
+          f"{'OK' if ratio >= 0.8 else 'UNDER'}")
+    for name, (a, b) in lat.items():
+        print(f"{name:21} event delay through {a:6.1f} ms, straight {b:6.1f} ms (budget 50 ms) "
+              f"{'OK' if a <= 50 else 'OVER'}")
+    print(f"kctx use              protected (starts a guard) {statistics.median(uses['prod']):6.1f} ms, "
+          f"unprotected {statistics.median(uses['dev']):6.1f} ms")
+    print(f"guard memory          {guard_rss / 1024:.1f} MB resident (budget 50 MB) "
+          f"{'OK' if guard_rss <= 50 * 1024 else 'OVER'}; its kubectl proxy {proxy_rss / 1024:.1f} MB")
+    ok = results.count(200)
+    print(f"50 concurrent clients {ok}/50 answered in {concurrent_ms:.0f} ms {'OK' if ok == 50 else 'FAILED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
