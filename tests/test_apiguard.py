@@ -277,6 +277,9 @@ def test_guard_killed_fails_closed_and_the_next_kctx_restarts_it(guarded, shell,
     assert writes(api) == []
     r = shell.kctx("current", "-o", "json")
     assert json.loads(r.stdout)["guard"]["status"] == "active"
+    r = shell.kctx("doctor", "--offline", "-o", "json")
+    checks = [c for c in json.loads(r.stdout)["checks"] if c["check"] == "API guard"]
+    assert checks and checks[0]["level"] == "ok" and "active" in checks[0]["message"]
 
 
 def test_no_guard_is_left_once_the_shell_is_gone(guarded, kubectl_bin):

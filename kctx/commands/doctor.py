@@ -144,6 +144,38 @@ def _doctor_sessions(r: Report, fix: bool) -> None:
            + (" …" if len(stale) > 3 else ""), fix="kctx doctor --fix removes them (so does the next 'kctx use')")
 
 
+def _doctor_guard(r: Report) -> None:
+    """The API guard of every guarded session (kctx.apiguard): up, or down with its shell alive."""
+    from kctx import session
+    from kctx.apiguard import state
+
+    try:
+        names = [n for n in os.listdir(paths.sessions_dir()) if n.endswith(".json.guard")]
+    except FileNotFoundError:
+        names = []
+    mine = state.guarded_session()
+    down, up = [], 0
+    for name in names:
+        s = os.path.join(paths.sessions_dir(), name[: -len(".guard")])
+        if state.alive(state.read_state(s)):
+            up += 1
+        elif session._alive(session.pid_of(s) or 0):
+            down.append(s)
+    if mine:
+        st = state.read_state(mine) or {}
+        if mine in down:
+            r.fail("API guard", "this shell's guard is down: its clients get connection refused",
+                   fix="any kctx or k command in this shell restarts it")
+        else:
+            r.ok("API guard", f"this shell's guard is active on 127.0.0.1:{st.get('port')} (pid {st.get('pid')})")
+    others = [s for s in down if s != mine]
+    if others:
+        r.warn("API guard", f"{len(others)} other shell(s) have their guard down",
+               fix="the next kctx or k command in each restarts it")
+    elif not mine:
+        r.ok("API guard", f"{up} guard(s) running, none down" if names else "no guarded shell")
+
+
 def _doctor_entries(r: Report, offline: bool) -> None:
     from kctx import config
     from kctx.kubectl import probe
@@ -239,6 +271,7 @@ def doctor(offline: bool, fix: bool, output: str) -> int:
     r.guarded("config", _doctor_config, r)
     r.guarded("file modes", _doctor_modes, r, fix)
     r.guarded("sessions", _doctor_sessions, r, fix)
+    r.guarded("API guard", _doctor_guard, r)
     r.guarded("entries", _doctor_entries, r, offline)
     r.guarded("kubectl", _doctor_binaries, r)
     problems = [i for i in r.items if i["level"] == "fail"]
