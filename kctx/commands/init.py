@@ -35,7 +35,7 @@ def init(shell_name: str, ps1: bool = False, kubectl: bool = True) -> int:
         text = text.replace(key, quote(shell_name, value))
     words = " ".join(quote(shell_name, w) for w in start_command())
     text = text.replace("@CMD@", words if shell_name == "fish" else f"({words})")
-    parts = [text, _completion_code(shell_name)]
+    parts = [text, _k_code(shell_name), _completion_code(shell_name)]
     if kubectl:
         parts.append(_kubectl_code(shell_name))
     if ps1:
@@ -45,31 +45,61 @@ def init(shell_name: str, ps1: bool = False, kubectl: bool = True) -> int:
     return 0
 
 
-def start_command() -> list[str]:
-    """How the integration starts kctx: this Python with -I -S and kctx's folders on sys.path.
+def start_command(module: str = "kctx.main", name: str = "kctx", own: str | None = None) -> list[str]:
+    """How the integration starts kctx (or, with module kctx.guard.main, the guard `k`): this
+    Python with -I -S and kctx's folders on sys.path, else the installed command `name`.
 
     Skipping site (its .pth files) and the `import re` of pip's console-script wrapper saves
-    ~13 ms of every `kctx use` on a slow machine. KCTX_NO_FAST_START=1 at init: the kctx command.
+    ~13 ms of every `kctx use` on a slow machine. KCTX_NO_FAST_START=1 at init: the command.
+    `own`: the installed `k` the guard stands in for (so that it is never taken for kubectl).
     """
     import kctx
 
     top = os.path.dirname(os.path.dirname(os.path.abspath(kctx.__file__)))
     py = sys.executable
     if os.environ.get("KCTX_NO_FAST_START") or not py or not os.access(py, os.X_OK):
-        return ["kctx"]
+        return [name]
     # kctx's own folder first (an editable install's checkout), then the site folders, last on
     # sys.path so that nothing installed shadows a standard module.
     folders = [top] + [p for p in sys.path if p != top and os.path.basename(p) in ("site-packages", "dist-packages")]
+    fix = (f"{name}: cannot start ({{e}}): kctx is no longer where its shell integration found it; "
+           "open a new shell or run kctx init again")
     boot = (
         "import sys\n"
         f"sys.path += {folders!r}\n"
-        "try:\n"
-        "    from kctx.main import main\n"
+        + (f"sys.argv[0] = {own!r}\n" if own else "")
+        + "try:\n"
+        f"    from {module} import main\n"
         "except ImportError as e:\n"
-        "    sys.exit(f'kctx: cannot start ({e}): open a new shell or run kctx init again')\n"
+        f"    sys.exit(f{fix!r})\n"
         "sys.exit(main())\n"
     )
     return [py, "-I", "-S", "-c", boot]
+
+
+def _k_code(shell_name: str) -> str:
+    """The `k` function: reads from the session's note (kctx.guard.fast), else the guard started
+    the way kctx is."""
+    import shutil
+
+    from kctx.guard import fast
+
+    ext = {"bash": "bash", "zsh": "zsh", "fish": "fish"}[shell_name]
+    text = paths.shell_template(f"k.{ext}")
+    # Glob patterns of flag names (shell_rules checks them): bare in bash and zsh, where quotes
+    # would make `*` literal; fish matches quoted patterns as globs.
+    rules = fast.shell_rules()
+    if shell_name == "fish":
+        patterns = {key: " ".join(quote(shell_name, p) for p in pats) for key, pats in rules.items()}
+    else:
+        patterns = {key: "|".join(pats) for key, pats in rules.items()}
+    words = " ".join(quote(shell_name, w) for w in start_command("kctx.guard.main", "k", shutil.which("k") or "k"))
+    values = {"@K_CMD@": words if shell_name == "fish" else f"({words})",
+              "@K_MAGIC@": quote(shell_name, fast.MAGIC), "@K_TARGET@": patterns["target"],
+              "@K_SKIP@": patterns["skip"], "@K_INLINE@": patterns["inline"]}
+    for key, value in values.items():
+        text = text.replace(key, value)
+    return text
 
 
 def _cached(key: str, make: Any) -> str:
@@ -112,9 +142,6 @@ def _completion_code(shell_name: str) -> str:
 
 def _kubectl_code(shell_name: str) -> str:
     """`k` completes like kubectl, and in interactive shells `kubectl` goes through `k`."""
-    import shutil
-
-    k = shutil.which("k")
     real = _real_kubectl()
     out = []
     if real:
@@ -131,14 +158,14 @@ def _kubectl_code(shell_name: str) -> str:
                 out.append(f"if (( $+functions[compdef] )); then\n{comp}\ncompdef _kubectl k\nfi\n")
             else:
                 out.append(comp + "\ncomplete -c k -w kubectl\n")
-    if k:
-        if shell_name == "bash":
-            out.append('if [[ $- == *i* ]]; then function kubectl { \\command k "$@"; }; fi\n')
-        elif shell_name == "zsh":
-            out.append('if [[ -o interactive ]]; then function kubectl { \\command k "$@"; }; fi\n')
-        else:
-            out.append("if status is-interactive\n    function kubectl\n"
-                       "        command k $argv\n    end\nend\n")
+    # `kubectl` is the integration's `k` function (its fast path), not the k command.
+    if shell_name == "bash":
+        out.append('if [[ $- == *i* ]]; then function kubectl { k "$@"; }; fi\n')
+    elif shell_name == "zsh":
+        out.append('if [[ -o interactive ]]; then function kubectl { k "$@"; }; fi\n')
+    else:
+        out.append("if status is-interactive\n    function kubectl\n"
+                   "        k $argv\n    end\nend\n")
     return "".join(out)
 
 

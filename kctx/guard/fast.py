@@ -1,13 +1,20 @@
-"""The note that lets `k`'s shell line run reads without Python: "<session file>.k".
+"""The note that lets the shell's `k` run reads without Python: "<session file>.k".
 
-After a read in a kctx shell, `k` writes down which kubectl it ran and which commands are reads
-(the verb table with the config's guard.ask/allow applied), plus the files that decision
-depended on. scripts/k's shell part trusts the note only while it is newer than the session
-file and every one of those files, and only for a single-word read with no flag that names
-another target. Whatever is not that plain goes through Python, as does 1 run in 16.
+After a read in a kctx shell, `k` writes down which kubectl it ran, until when the note holds,
+which commands are reads (the verb table with the config's guard.ask/allow applied), and the
+files that decision depended on. The `k` function of the shell integration (kctx/shell/k.*)
+trusts the note only before that time, while it is newer than the session file and every one of
+those files, and only for a read named by one word with no flag before it but those in
+SKIP_FLAGS, and none anywhere that names another target (TARGET_FLAGS). Everything else goes
+through Python, which writes the note again: a read through Python at least every LIFETIME
+seconds per shell, so a stale server version is noticed (and refreshed in the background).
+
+`shell_rules()` gives the shell those flag rules as glob patterns, made from the flag table
+generated from kubectl's help (cmdtree.py); nothing about kubectl is written by hand in shell.
 """
 
 import os
+import time
 
 from kctx import paths
 from kctx.fsutil import atomic_write
@@ -21,9 +28,44 @@ if TYPE_CHECKING:
 else:
     Any = Parsed = object
 
-MAGIC = "kctx-k 1"
+MAGIC = "kctx-k 2"
+LIFETIME = 600  # seconds a note is trusted after Python wrote it
 # Flags that send a read elsewhere than the session's target: the note would name another kubectl.
 TARGET_FLAGS = ("context", "kubeconfig", "cluster", "server", "user")
+# Global flags taking a value that may come before the command word without changing the target.
+SKIP_FLAGS = ("namespace", "request-timeout", "v")
+
+
+def shell_rules() -> dict[str, list[str]]:
+    """Glob patterns for the shell's fast path, in the order they must be tried:
+    "target": an argument that names another target (or ends the flags): leave it to Python;
+    "skip": a flag before the command whose value is the next argument;
+    "inline": the same flags with their value attached (--namespace=x, -nx)."""
+    from kctx.guard.cmdtree import SHORTS, VALUE
+
+    shorts = {long: short for short, long in SHORTS[""].items()}
+    target: list[str] = ["--"]
+    skip: list[str] = []
+    inline: list[str] = []
+    for names, forms in ((TARGET_FLAGS, target), (SKIP_FLAGS, skip)):
+        for name in names:
+            if f" {name} " not in VALUE[""]:
+                raise AssertionError(f"kubectl's --{name} takes no value: fix fast.py's flag lists")
+            forms.append(f"--{name}")
+            if name in shorts:
+                forms.append(f"-{shorts[name]}")
+    for name in TARGET_FLAGS:
+        target.append(f"--{name}=*")
+        if name in shorts:
+            target.append(f"-{shorts[name]}*")
+    for name in SKIP_FLAGS:
+        inline.append(f"--{name}=*")
+        if name in shorts:
+            inline.append(f"-{shorts[name]}*")
+    for pattern in target + skip + inline:
+        if not pattern.replace("-", "a").replace("=*", "").replace("*", "").isalnum():
+            raise AssertionError(f"not a plain flag pattern: {pattern!r}")  # shells get it unquoted
+    return {"target": target, "skip": skip, "inline": inline}
 
 
 def read_words(guard: dict[str, Any] | None) -> list[str]:
@@ -72,7 +114,8 @@ def remember(p: Parsed, kubectl: str, guard: dict[str, Any] | None) -> None:
     session = session_of_kubeconfig()
     if not session or any(p.flags.get(f) for f in TARGET_FLAGS) or os.environ.get("KCTX_KUBECTL"):
         return
-    lines = [MAGIC, kubectl, " ".join(read_words(guard)), *depends_on(kubectl)]
+    until = str(int(time.time()) + LIFETIME)
+    lines = [MAGIC, kubectl, until, " ".join(read_words(guard)), *depends_on(kubectl)]
     if any("\n" in line for line in lines):
         return
     try:

@@ -1,7 +1,7 @@
 """`k`: kubectl, except that a change to a protected cluster stops and asks first.
 
 Reads go straight to kubectl (os.execv: kubectl owns the terminal, its exit code and signals);
-in a kctx shell most of them never reach this module (the shell fast path of scripts/k, fed by
+in a kctx shell most of them never reach this module (the fast path of the shell's `k` function, fed by
 the note fast.remember writes). A change resolves the target, as kubectl will see it after its
 kuberc; on a protected one it needs the entry's name typed on /dev/tty, KCTX_CONFIRM=<entry>,
 or `kctx unlock`. Every import here is on the path of commands users type: keep them few.
@@ -120,7 +120,7 @@ def run(argv: list[str]) -> int:
         from kctx.kubectl.choice import resolve
 
         kubectl = resolve(None, target, own=_own())
-        remember(p, kubectl, guard)  # the next reads in this shell may skip Python (scripts/k)
+        remember(p, kubectl, guard)  # the next reads in this shell may skip Python (kctx/shell/k.*)
         exec_kubectl(argv, kubectl=kubectl)
     if not target.protected:
         exec_kubectl(argv, target)
