@@ -117,7 +117,7 @@ def install(method: str, folder: Path, wheels: Path, env: dict[str, str], today:
 
         py = base_python()
         extra = {"PYTHONUSERBASE": str(folder / "userbase")}
-        cmd = [py, "-m", "pip", "install", "-q", "--user", *find, "kctx"]
+        cmd = [py, "-m", "pip", "install", "-q", "--user", "--ignore-installed", *find, "kctx"]
         if externally_managed(py):
             cmd.append("--break-system-packages")
         sh(cmd, {**pip_env, **extra})

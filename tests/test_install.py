@@ -20,7 +20,7 @@ import pytest
 import wheelhouse
 from fakeapi import FakeAPIServer, write_kubeconfig
 
-DEBIAN_PYTHON = "/usr/bin/python3.11"
+DEBIAN_PYTHON = "/usr/bin/python3"  # Debian's own, whatever Python runs the tests
 REQUIRE = bool(os.environ.get("KCTX_REQUIRE_SHELLS"))  # CI: nothing here may be skipped
 
 
@@ -78,13 +78,23 @@ def need(thing: str | None, what: str) -> None:
         pytest.skip(f"{what} is missing")
 
 
+def _module(name: str) -> str | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    return spec.origin if spec else None
+
+
 # -- the install methods ------------------------------------------------------------------------
 
 
 def _venv(folder: Path, wheels: Path, env: dict[str, str], editable: bool = False) -> Path:
+    """A venv holding kctx. The venv gets no pip of its own (ensurepip alone takes seconds): this
+    environment's pip installs into it (`pip --python`), as the venv's own pip would."""
     venv = folder / "venv"
-    run([sys.executable, "-m", "venv", str(venv)], env)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheels)]
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], env)
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
+           "--no-index", "--find-links", str(wheels)]
     if editable:
         src = wheelhouse.source_copy(folder / "src")
         run([*pip, "setuptools>=77"], env)
@@ -108,26 +118,28 @@ def install_editable(folder: Path, wheels: Path, env: dict[str, str]) -> Install
 
 
 def install_pipx(folder: Path, wheels: Path, env: dict[str, str]) -> Installed:
-    pipx = Path(sys.executable).parent / "pipx"
-    need(str(pipx), "pipx (a test extra)")
+    need(shutil.which("pipx", path=str(Path(sys.executable).parent)) or _module("pipx"), "pipx (a test extra)")
     extra = {"PIPX_HOME": str(folder / "pipx"), "PIPX_BIN_DIR": str(folder / "bin"),
              "PIPX_MAN_DIR": str(folder / "man"), "PIPX_DEFAULT_PYTHON": sys.executable}
-    run([str(pipx), "install", "--pip-args", f"--no-index --find-links {wheels}", "kctx"], {**env, **extra})
+    run([sys.executable, "-m", "pipx", "install", "--pip-args", f"--no-index --find-links {wheels}", "kctx"], {**env, **extra})
     return Installed(folder / "bin", {})
 
 
 def install_uv(folder: Path, wheels: Path, env: dict[str, str]) -> Installed:
-    uv = shutil.which("uv", path=str(Path(sys.executable).parent))
-    need(uv, "uv (a test extra)")
+    need(_module("uv"), "uv (a test extra)")
     extra = {"UV_TOOL_DIR": str(folder / "tools"), "UV_TOOL_BIN_DIR": str(folder / "bin"),
              "UV_CACHE_DIR": str(folder / "cache"), "UV_PYTHON": sys.executable}
-    run([str(uv), "tool", "install", "--no-index", "--find-links", str(wheels), "kctx"], {**env, **extra})
+    run([sys.executable, "-m", "uv", "tool", "install", "--no-index", "--find-links", str(wheels), "kctx"], {**env, **extra})
     return Installed(folder / "bin", {})
 
 
 def _user(python: str, folder: Path, wheels: Path, env: dict[str, str], base: Path | None) -> Installed:
     extra = {} if base is None else {"PYTHONUSERBASE": str(base)}
     cmd = [python, "-m", "pip", "install", "-q", "--user", "--no-index", "--find-links", str(wheels), "kctx"]
+    if subprocess.run([python, "-c", "import kctx"], capture_output=True, check=False).returncode == 0:
+        # kctx and its dependencies all go to the user site, even when this interpreter has them
+        # already (CI installs the test extras into it).
+        cmd.append("--ignore-installed")
     if externally_managed(python):
         cmd.append("--break-system-packages")
     run(cmd, {**env, **extra})
@@ -144,10 +156,10 @@ def install_user_elsewhere(folder: Path, wheels: Path, env: dict[str, str]) -> I
 
 
 def install_debian_system(folder: Path, wheels: Path, env: dict[str, str]) -> Installed:
-    """Debian's /usr/bin/python3.11 and its pip, system-wide with --break-system-packages: the
+    """Debian's /usr/bin/python3 and its pip, system-wide with --break-system-packages: the
     files land as on a real system install (/usr/local/bin, .../dist-packages), under --root
     so that this machine is left alone; PYTHONPATH stands in for the root being /."""
-    need(DEBIAN_PYTHON, "Debian's python3.11")
+    need(DEBIAN_PYTHON, "Debian's python3")
     probe = subprocess.run([DEBIAN_PYTHON, "-m", "pip", "--version"], capture_output=True, check=False)
     if probe.returncode != 0:
         need(None, "Debian's pip (apt-get install python3-pip)")
@@ -159,7 +171,7 @@ def install_debian_system(folder: Path, wheels: Path, env: dict[str, str]) -> In
 
 
 def install_debian_user(folder: Path, wheels: Path, env: dict[str, str]) -> Installed:
-    need(DEBIAN_PYTHON, "Debian's python3.11")
+    need(DEBIAN_PYTHON, "Debian's python3")
     return _user(DEBIAN_PYTHON, folder, wheels, env, None)
 
 

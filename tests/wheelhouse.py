@@ -48,7 +48,7 @@ def closure(names: list[str]) -> list[metadata.Distribution]:
 
 def _tag(dist: metadata.Distribution) -> str:
     text = dist.read_text("WHEEL") or ""
-    tags = re.findall(r"^Tag:\s*(\S+)", text, re.M)
+    tags = re.findall(r"^Tag:\s*(\S+)", text, re.MULTILINE)
     return tags[0] if tags else "py3-none-any"
 
 
