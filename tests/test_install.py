@@ -345,3 +345,6 @@ def test_guards_from_the_installed_package(venv_bin: Path, kubectl_bin: str, fak
         if k is function:
             assert "PTH-RAN" not in read.stderr + write.stderr
     assert [str(r) for r in api.writes()] == []
+    from kctx.kubectl.installed import is_kctx_own
+
+    assert is_kctx_own(str(venv_bin / "k")) and is_kctx_own(str(link_dir / "k"))  # never run as kubectl
