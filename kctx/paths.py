@@ -102,7 +102,7 @@ def session_unlock_file(session: str) -> str:
 
 
 def session_note_file(session: str) -> str:
-    """Beside a session file: k's note for its shell fast path (kctx.guard.fast, scripts/k)."""
+    """Beside a session file: k's note for its shell fast path (kctx.guard.fast, kctx/shell/k.*)."""
     return session + ".k"
 
 
