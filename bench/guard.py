@@ -11,7 +11,7 @@ https://127.0.0.1:PORT) and dev (tier dev, https://localhost:PORT); the cases:
     prod's CA         another kubeconfig, another server trusting prod's CA: refused (CA)
     unknown server    another kubeconfig, a server and CA kctx does not know: passes
 
-With --before REF the `k` of that commit is measured too, in the same alternating runs.
+With --before REF (repeatable) the `k` of that commit is measured too, in the same runs.
 Host names come from the address cache after the first run (the warm-up).
 
     python bench/guard.py [--runs 30] [--before REF]
@@ -70,13 +70,14 @@ def kubeconfig(path: str, name: str, server: str, ca_pem: bytes) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=30, help="runs of each case (default 30)")
-    ap.add_argument("--before", help="also measure the k of this commit (a git ref)")
+    ap.add_argument("--before", action="append", default=[], metavar="REF",
+                    help="also measure the k of this commit (a git ref; may be repeated)")
     args = ap.parse_args()
     import trustme
 
     ks = {"now": str(installed_bin() / "k")}
-    if args.before:
-        ks["before"] = str(installed_ref(args.before) / "k")
+    for ref in args.before:
+        ks[ref] = str(installed_ref(ref) / "k")
     kctx = str(installed_bin() / "kctx")
     prod_ca, dev_ca, other_ca = trustme.CA(), trustme.CA(), trustme.CA()
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,10 +138,10 @@ def main() -> int:
     med = {key: (statistics.median(w for w, _, _ in r), statistics.median(c for _, c, _ in r)) for key, r in runs.items()}
     codes = {key: "refused" if r[-1][2] == 4 else "passed" if r[-1][2] == 0 else f"exit {r[-1][2]}"
              for key, r in runs.items()}
-    print(f"k: {ks['now']}" + (f"; before: {ks['before']} ({args.before})" if args.before else ""))
+    print("; ".join(f"k {label}: {k}" for label, k in ks.items()))
     print(f"{args.runs} alternating runs of each; KCTX_KUBECTL={TRUE}; medians in ms, wall (CPU)")
     labels = list(ks)
-    print(f"{'case':18} {'/bin/true':>14} " + " ".join(f"{'k ' + lbl:>14} {'added':>7} {'':7}" for lbl in labels))
+    print(f"{'case':18} {'/bin/true':>14} " + " ".join(f"{'k ' + lbl[:12]:>14} {'added':>7} {'':7}" for lbl in labels))
     for case in cases:
         tw, tc = med[(case, "true")]
         cells = []
