@@ -19,18 +19,22 @@ Host names come from the address cache after the first run (the warm-up).
 
 from __future__ import annotations
 
+import os
+import sys
+
+# bench/ holds a json.py (bench/json.py): keep it from shadowing the standard module.
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
+
 import argparse
 import base64
-import os
+import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
-sys.path.insert(0, HERE)
+sys.path.append(HERE)
 from benchlib import installed_bin, installed_ref
 
 TRUE = "/bin/true"
@@ -38,11 +42,8 @@ Cmd = tuple[list[str], dict[str, str], "int | None"]  # argv, environment, exit 
 
 
 def dump(doc: dict, path: str) -> None:  # type: ignore[type-arg]
-    # YAML, not json: bench/json.py (this folder is sys.path[0]) would shadow the json module.
-    import yaml
-
     with open(path, "w") as f:
-        yaml.safe_dump(doc, f)
+        json.dump(doc, f)
 
 
 def timed(cmd: list[str], env: dict[str, str], expect: int | None) -> tuple[float, float, int]:
@@ -111,7 +112,7 @@ def main() -> int:
         files = {}
         for name, server, ca in (("lb", "https://localhost:16443", prod_ca), ("alt", "https://127.0.0.1:16445", prod_ca),
                                  ("lab", "https://127.0.0.1:16446", other_ca)):
-            files[name] = os.path.join(tmp, name + ".yaml")
+            files[name] = os.path.join(tmp, name + ".json")
             kubeconfig(files[name], name, server, ca.cert_pem.bytes())
         cases: dict[str, Cmd] = {
             "dev session": (["delete", "pod", "x"], shell("dev"), 0),

@@ -30,21 +30,25 @@ run.
 
 from __future__ import annotations
 
+import os
+import sys
+
+# bench/ holds a json.py (bench/json.py): keep it from shadowing the standard module.
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
+
 import argparse
 import hashlib
-import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-sys.path.insert(0, HERE)
+sys.path.append(HERE)
 from benchlib import real_kubectl
 
 BUDGET = 15.0  # ms a read in a kctx shell may add to kubectl
