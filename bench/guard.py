@@ -5,6 +5,7 @@ decision and the exec of a no-op, and one that is refused (no terminal: exit 4) 
 alone; /bin/true run directly is the same-run baseline. The store holds prod (tier prod,
 https://127.0.0.1:PORT) and dev (tier dev, https://localhost:PORT); the cases:
 
+    dev read          `k get pods` in a kctx shell on dev, through Python: no protection decided
     dev session       a kctx shell on dev: passes (its address is compared with prod's)
     prod session      a kctx shell on prod: refused (tier)
     prod as localhost another kubeconfig naming prod https://localhost:PORT: refused (address)
@@ -115,6 +116,7 @@ def main() -> int:
             files[name] = os.path.join(tmp, name + ".json")
             kubeconfig(files[name], name, server, ca.cert_pem.bytes())
         cases: dict[str, Cmd] = {
+            "dev read": (["get", "pods"], shell("dev"), 0),
             "dev session": (["delete", "pod", "x"], shell("dev"), 0),
             "prod session": (["delete", "pod", "x"], shell("prod"), 4),
             "prod as localhost": (["--kubeconfig", files["lb"], "delete", "pod", "x"], env, 4),
