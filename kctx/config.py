@@ -52,11 +52,13 @@ DEFAULTS: dict[str, Any] = {
         "mirror": "https://dl.k8s.io",
         "version_ttl": 86400,
         "probe_timeout": 3.0,
-        "download_timeout": 30.0,  # seconds without progress before a download is given up
+        "download_timeout": 5.0,  # seconds without progress before a download is given up
+        "download": "auto",  # auto: a kubectl here that fits is used; always: kctx's own copies; never
     },
 }
 
-_VERSION = 2  # bump when the compiled form changes shape
+_VERSION = 3  # bump when the compiled form changes shape
+DOWNLOAD_MODES = ("auto", "always", "never")
 
 
 def sgr(color: str) -> str:
@@ -146,6 +148,8 @@ def _merge(raw: Any) -> dict[str, Any]:
                 value = str(value)
             cfg[section][key] = value
 
+    if cfg["kubectl"]["download"] not in DOWNLOAD_MODES:
+        raise _fail("kubectl.download", f"expected one of {', '.join(DOWNLOAD_MODES)}")
     fmt = cfg["prompt"]["format"]
     try:
         fmt.format(symbol="", entry="", namespace="", tier="")

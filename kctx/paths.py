@@ -240,3 +240,23 @@ def policy_tiers_file() -> str:
 def policy_stamp_file(session_path: str) -> str:
     """When this shell last took the policy in (its prompt hook compares the policy files with it)."""
     return session_path + ".policy"
+
+
+def kubectl_failures_file() -> str:
+    """marshal {version: (failed at, failures in a row, error)}: downloads backing off."""
+    return os.path.join(kubectl_cache_dir(), "failures.bin")
+
+
+def path_versions_file() -> str:
+    """marshal {real path: ((size, mtime_ns, inode), release)}: kubectls kctx did not install."""
+    return os.path.join(kubectl_cache_dir(), "path-versions.bin")
+
+
+def fetch_marker(version: str) -> str:
+    """Exists while a background download of kubectl `version` runs ('@' is in no entry name)."""
+    return os.path.join(cache_dir(), "probing", "@fetch-" + version)
+
+
+def said_file(session: str) -> str:
+    """Warnings `k` said in one shell session (a session file's name, or ppid-N)."""
+    return os.path.join(runtime_dir(), "said", session)

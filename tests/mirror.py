@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlsplit
 
 from fakeapi.tls import BaseHandler, Served, SharedCA, TLSHTTPServer, session_ca
 
-__all__ = ["PLATFORMS", "KubectlMirror", "MirrorRequest", "file_digests"]
+__all__ = ["PLATFORMS", "HangingSocket", "KubectlMirror", "MirrorRequest", "file_digests", "refused_url"]
 
 PLATFORMS: tuple[tuple[str, str], ...] = (
     ("linux", "amd64"), ("linux", "arm64"), ("darwin", "amd64"), ("darwin", "arm64"),
@@ -292,3 +294,51 @@ class _MirrorHandler(BaseHandler):
             self.close_connection = True
             self.wfile.flush()
             self.connection.shutdown(2)  # socket.SHUT_RDWR
+
+
+# -- mirrors that do not work: real sockets on 127.0.0.1 ------------------------------------------
+
+
+def refused_url() -> str:
+    """https URL of a 127.0.0.1 port nothing listens on: connections are refused at once."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"https://127.0.0.1:{port}"
+
+
+class HangingSocket:
+    """A 127.0.0.1 port that accepts connections and never answers (a firewall that drops)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"https://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def accepted(self) -> int:
+        return len(self.held)
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                self.held.append(self.sock.accept()[0])
+            except OSError:
+                continue
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        for c in self.held:
+            c.close()
+        self.sock.close()

@@ -72,7 +72,27 @@ def world(fake_api: Callable[..., FakeAPIServer], kubeconfig: Callable[..., Path
     path = kubeconfig([{"name": n, "server": s} for n, s in servers.items()])
     r = run_kctx("import", str(path), "--tier", "dev")
     assert r.returncode == 0, r.stderr
+    for name in servers:  # learned as `kctx use` does in the background: k never probes while it has a kubectl
+        learn(run_kctx, name)
     return {"servers": servers, "mirror": mirror, "config": path}
+
+
+def learn(run_kctx: Run, name: str, **env: str) -> None:
+    """The server's version, learned now (`kctx kubectl which` asks the server, never downloads)."""
+    r = run_kctx("kubectl", "which", name, env=env)
+    assert r.returncode == 0, r.stderr
+
+
+def settle(timeout: float = 60.0) -> None:
+    """Wait for kctx's background downloads: a kubectl here that fits the server runs at once,
+    and the server's own release is fetched for the next command."""
+    folder = os.path.dirname(paths.fetch_marker("x"))
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if not any(n.startswith("@fetch-") for n in (os.listdir(folder) if os.path.isdir(folder) else [])):
+            return
+        time.sleep(0.1)
+    raise AssertionError("a background download did not finish")
 
 
 def k_on(run_k: Run, entry: str, *args: str, **env: str | None) -> Any:
@@ -93,6 +113,10 @@ def probes(api: FakeAPIServer) -> list[Any]:
 def test_each_entry_gets_its_servers_kubectl(world: dict[str, Any], stubs: Versions, run_k: Run) -> None:
     expected = {"eks-prod": "1.29.6", "gke-dev": "1.30.1", "k3s-lab": "1.28.5", "rc-test": "1.31.0-rc.1"}
     for entry, version in expected.items():
+        # A kubectl installed for another entry may fit this server's minor: it runs at once,
+        # while the server's own release is fetched for the next command.
+        assert k_on(run_k, entry, "get", "ns").returncode == 0
+        settle()
         stubs.clear()
         r = k_on(run_k, entry, "get", "ns")
         assert r.returncode == 0, r.stderr
@@ -122,6 +146,8 @@ def test_pin_and_auto(world: dict[str, Any], stubs: Versions, run_k: Run, run_kc
     assert k_on(run_k, "gke-dev", "get", "ns").returncode == 0
     assert stubs.ran() == ["1.30.9"]
     assert run_kctx("kubectl", "pin", "gke-dev", "auto").returncode == 0
+    assert k_on(run_k, "gke-dev", "get", "ns").returncode == 0  # 1.30.9 fits meanwhile
+    settle()
     stubs.clear()
     assert k_on(run_k, "gke-dev", "get", "ns").returncode == 0
     assert stubs.ran() == ["1.30.1"]
@@ -144,6 +170,7 @@ def test_missing_artifact_falls_back_to_newest_patch(world: dict[str, Any], stub
     api = fake_api("v1.30.4-eks-a737599", name="eks-new")  # the mirror has no 1.30.4
     mirror.add_version("1.30.4", stubs.binary("1.30.4"), missing=True)
     run_kctx("import", str(kubeconfig([{"name": "eks-new", "server": api}], name="new")))
+    learn(run_kctx, "eks-new")
     r = k_on(run_k, "eks-new", "get", "ns")
     assert r.returncode == 0, r.stderr
     assert stubs.ran() == ["1.30.9"]
@@ -160,6 +187,7 @@ def test_tampered_artifact_is_never_run(world: dict[str, Any], stubs: Versions, 
     api = fake_api("v1.26.3", name="old")
     mirror.add_version("1.26.3", stubs.binary("1.26.3"), tamper=True)
     run_kctx("import", str(kubeconfig([{"name": "old", "server": api}], name="old")))
+    learn(run_kctx, "old")
     r = k_on(run_k, "old", "get", "ns")
     assert r.returncode == 0, r.stderr  # the command still runs, with a fallback kubectl
     assert "1.26.3" not in stubs.ran()
@@ -170,10 +198,13 @@ def test_tampered_artifact_is_never_run(world: dict[str, Any], stubs: Versions, 
 
 
 def test_server_down_without_cache_warns_and_is_bounded(world: dict[str, Any], stubs: Versions,
-                                                        run_k: Run) -> None:
-    world["servers"]["k3s-lab"].stop()
+                                                        run_k: Run, fake_api: Callable[..., FakeAPIServer],
+                                                        kubeconfig: Callable[..., Path], run_kctx: Run) -> None:
+    api = fake_api("v1.28.5+k3s1", name="k3s-new")
+    run_kctx("import", str(kubeconfig([{"name": "k3s-new", "server": api}], name="new")))
+    api.stop()  # never learned: nothing cached
     t = time.monotonic()
-    r = k_on(run_k, "k3s-lab", "version", "--client")
+    r = k_on(run_k, "k3s-new", "version", "--client")
     first = time.monotonic() - t
     assert r.returncode == 0, r.stderr
     assert first < 6
@@ -181,7 +212,7 @@ def test_server_down_without_cache_warns_and_is_bounded(world: dict[str, Any], s
     assert len(warnings) == 1 and "server version unknown" in warnings[0] and "using" in warnings[0]
     # Within the retry pause the next `k` does not try again: no timeout to wait for.
     t = time.monotonic()
-    r = k_on(run_k, "k3s-lab", "version", "--client")
+    r = k_on(run_k, "k3s-new", "version", "--client")
     assert r.returncode == 0 and time.monotonic() - t < first + 1
 
 
@@ -233,6 +264,8 @@ def test_context_flag_picks_that_clusters_kubectl(world: dict[str, Any], stubs: 
     r = run_k("--kubeconfig", user_config, "--context", "gke-dev", "get", "ns")
     assert r.returncode == 0, r.stderr
     assert stubs.ran() == ["1.30.1"]
+    assert run_k("--kubeconfig", user_config, "get", "ns").returncode == 0  # 1.30.1 fits meanwhile
+    settle()
     stubs.clear()
     r = run_k("--kubeconfig", user_config, "get", "ns")
     assert r.returncode == 0 and stubs.ran() == ["1.29.6"]
@@ -251,6 +284,7 @@ def test_exec_plugin_entry(world: dict[str, Any], stubs: Versions, run_k: Run, t
     plugin = write_plugin(tmp_path, api.token, "get-token")
     run_kctx("import", str(kubeconfig([{"name": "sso", "server": api, "user_config": exec_user(str(plugin))}],
                                       name="sso")))
+    learn(run_kctx, "sso")
     r = k_on(run_k, "sso", "get", "ns")
     assert r.returncode == 0, r.stderr
     assert stubs.ran() == ["1.30.1"]
@@ -271,6 +305,7 @@ def test_credential_plugin_calling_kubectl_does_not_recurse(world: dict[str, Any
     run_kctx("import", str(kubeconfig([{"name": "loop", "server": api,
                                         "user_config": exec_user("kubectl", ["credtoken"])}], name="loop")))
     path = os.pathsep.join([str(shim), str(VENV_BIN), "/usr/bin", "/bin"])
+    learn(run_kctx, "loop", PATH=path)
     t = time.monotonic()
     r = k_on(run_k, "loop", "get", "ns", PATH=path)
     assert time.monotonic() - t < 60
@@ -318,6 +353,9 @@ def test_kctx_shell_fast_path(world: dict[str, Any], stubs: Versions, run_k: Run
     assert run_k("get", "ns", env={"KUBECONFIG": kubeconfig}).returncode == 0
     assert stubs.ran() == ["1.30.9"]
     # --context elsewhere: the full target decides (that context is not in this KUBECONFIG).
+    assert run_k("--kubeconfig", str(world["config"]), "--context", "gke-dev", "get", "ns",
+                 env={"KUBECONFIG": kubeconfig}).returncode == 0  # 1.30.9 fits meanwhile
+    settle()
     stubs.clear()
     r = run_k("--kubeconfig", str(world["config"]), "--context", "gke-dev", "get", "ns",
               env={"KUBECONFIG": kubeconfig})
@@ -356,6 +394,7 @@ def test_emulated_minor_takes_that_minors_newest_patch(world: dict[str, Any], st
     for v in ("1.32.4", "1.32.7", "1.33.1"):
         mirror.add_version(v, stubs.binary(v))
     run_kctx("import", str(kubeconfig([{"name": "emu", "server": api}], name="emu")))
+    learn(run_kctx, "emu")
     r = k_on(run_k, "emu", "get", "ns")
     assert r.returncode == 0, r.stderr
     assert stubs.ran() == ["1.32.7"]

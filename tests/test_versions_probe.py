@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from fakeapi import FakeAPIServer, exec_user, write_plugin
+from mirror import HangingSocket, refused_url
 
 from kctx import paths
 from kctx.kubectl import choice, installed, probe
@@ -49,36 +50,8 @@ def version_requests(api: FakeAPIServer) -> list[Any]:
 @pytest.fixture
 def hanging_server() -> Iterator[str]:
     """https URL of a port that accepts connections and never answers."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        sock.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(sock.accept()[0])
-            except OSError:
-                continue
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield f"https://127.0.0.1:{sock.getsockname()[1]}"
-    stop.set()
-    t.join()
-    for c in held:
-        c.close()
-    sock.close()
-
-
-def free_port_url() -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"https://127.0.0.1:{port}"
+    with HangingSocket() as hanging:
+        yield hanging.url
 
 
 def test_every_distro_form_is_matched(fake_api: Callable[..., FakeAPIServer], entries: Callable[..., Store]) -> None:
@@ -271,7 +244,7 @@ def test_credential_plugin_calling_kubectl_does_not_recurse(
 
 
 def test_unreachable_server_is_bounded_and_recorded(entries: Callable[..., Store]) -> None:
-    url = free_port_url()
+    url = refused_url()
     entries([{"name": "gone", "server": url}])
     t = time.monotonic()
     rec = probe.probe("gone", timeout=1.0)

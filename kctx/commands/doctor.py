@@ -227,9 +227,12 @@ def _doctor_entries(r: Report, offline: bool) -> None:
                 fix = f"kctx kubectl install {c.server_mm[0]}.{c.server_mm[1]}"
             r.fail("kubectl", f"{e.name}: kubectl v{c.version} is outside the skew policy for server "
                    f"{c.server_version} ({c.reason})", fix=fix)
-        elif c.source in ("fallback", "path") and c.path:
+        elif c.source in ("fallback", "path") and c.path and not c.server_mm:
             r.warn("kubectl", f"{e.name}: server version unknown, so {c.reason}",
                    fix=f"kctx kubectl pin {e.name} X.Y, or make the server reachable")
+        elif c.warnings and c.path:
+            for w in c.warnings:
+                r.warn("kubectl", w, fix=f"kctx kubectl install {c.wanted}" if c.wanted else "")
         elif c.path:
             r.ok("kubectl", f"{e.name}: v{c.version or '?'} ({c.reason})")
         elif c.wanted:
@@ -249,11 +252,22 @@ def _doctor_binaries(r: Report) -> None:
                    fix=f"kctx kubectl prune, or remove {os.path.dirname(paths.kubectl_binary(v))} and run k again")
         elif not os.access(paths.kubectl_binary(v), os.X_OK):
             r.fail("kubectl", f"installed kubectl v{v} is not executable", fix=f"chmod 755 {paths.kubectl_binary(v)}")
+    import time
+
+    from kctx.kubectl import failures
+
+    for v, (when, _n, error) in sorted(failures.load().items()):
+        wait = failures.waiting(v)
+        r.warn("kubectl", f"the last download of kubectl v{v} failed {failures.age(time.time() - when)} ago: "
+               f"{safe(error)}" + (f" (k tries again in {failures.age(wait[0])})" if wait else ""),
+               fix=f"kctx kubectl install {v} tries now")
     on_path = installed.path_kubectl()
     if have:
         r.ok("kubectl", f"installed by kctx: {', '.join('v' + v for v in reversed(have))}")
     if on_path:
-        r.ok("kubectl", f"kubectl on PATH: {on_path}")
+        release = installed.path_version(on_path)
+        r.ok("kubectl", f"kubectl on PATH: {on_path}" + (f" (v{release})" if release else
+                                                         " (it did not say its version)"))
     elif not have:
         r.warn("kubectl", "no kubectl installed and none on PATH", fix="kctx kubectl install 1.31")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any
 
 from kctx import paths
@@ -47,14 +48,26 @@ def _folder_size(folder: str) -> int:
 
 def which(name: str | None, output: str) -> int:
     """The kubectl an entry uses and why; learns the server's version when unknown, never downloads."""
+    from kctx.kubectl import failures
+
     e = _entry_or_active(name)
-    c = choice.choose(e.name, _record(e), download=False)
-    installed = bool(c.path and os.path.isfile(c.path))
+    c = choice.choose(e.name, _record(e), download=False, force=True)
+    here = bool(c.path and os.path.isfile(c.path))
+    failed = failures.last(c.wanted) if c.wanted else None
+    download_error = None
+    if failed:
+        wait = failures.waiting(c.wanted or "")
+        download_error = (f"the last download of kubectl v{c.wanted} failed "
+                          f"{failures.age(time.time() - failed[0])} ago: {failed[2]}"
+                          + (f" (k tries again in {failures.age(wait[0])}; kctx kubectl install {c.wanted} tries now)"
+                             if wait else ""))
     if output == "json":
-        emit_json({"entry": e.name, "installed": installed, **c.as_dict()})
+        emit_json({"entry": e.name, "installed": here, **c.as_dict(), "download_error": download_error})
         return 0
     for w in c.warnings:
         info(f"kctx: {w}")
+    if download_error:
+        info(f"kctx: {download_error}")
     if c.path:
         sys.stdout.write(f"{c.path}\n")
         info(f"{e.name}: {c.reason}" + (f" → kubectl v{c.version}" if c.version and c.source != "pin" else ""))
@@ -104,14 +117,23 @@ def install(version: str, output: str = "text") -> int:
         v = versions.normalise(version)
     except ValueError as err:
         raise FatalError(str(err)) from None
-    if versions.is_minor_only(v):
-        v = download.newest_patch(v)
-    already = paths.kubectl_binary(v) if os.path.isfile(paths.kubectl_binary(v)) else None
+    from kctx.kubectl import failures
+
+    asked = v  # what k backs off on; tried now whatever the back-off says
     try:
+        if versions.is_minor_only(v):
+            v = download.newest_patch(v)
+        already = paths.kubectl_binary(v) if os.path.isfile(paths.kubectl_binary(v)) else None
         path = already or download.install(v)
     except download.NotFound:
-        raise FatalError(f"the mirror ({download.mirror_url()}) has no kubectl v{v} for "
-                         f"{'/'.join(download.platform())}", hint="kctx kubectl install X.Y takes the newest patch") from None
+        message = f"the mirror ({download.mirror_url()}) has no kubectl v{v} for {'/'.join(download.platform())}"
+        failures.record(asked, message)
+        raise FatalError(message, hint="kctx kubectl install X.Y takes the newest patch") from None
+    except download.DownloadError as e:
+        failures.record(asked, e.message)
+        raise
+    for done in {asked, v}:
+        failures.clear(done)
     if output == "json":
         emit_json({"version": v, "path": path, "already_installed": bool(already)})
     else:

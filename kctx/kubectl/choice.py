@@ -34,6 +34,7 @@ class Choice:
     __slots__ = (
         "path",
         "reason",
+        "said",
         "server_error",
         "server_mm",
         "server_version",
@@ -53,6 +54,11 @@ class Choice:
         self.server_mm: tuple[int, int] | None = None  # the major.minor it behaves as
         self.wanted: str | None = None  # the release the pin or server asks for
         self.server_error: str | None = None  # the last probe's error, if it failed
+        self.said: list[str] = []  # one key per warning: what `k` says once per shell session
+
+    def say(self, key: str, warning: str) -> None:
+        self.said.append(key)
+        self.warnings.append(warning)
 
     @property
     def skew_ok(self) -> bool | None:
@@ -70,24 +76,24 @@ class Choice:
         }
 
 
-def _ttl() -> float:
+def _kubectl_config() -> dict[str, Any]:
     try:
         from kctx import config
 
-        return float(config.load()["kubectl"]["version_ttl"])
+        return config.load()["kubectl"]
     except Exception:  # noqa: BLE001 - a broken config must not stop `k`; the CLI reports it
-        return 86400.0
+        return {}
 
 
 def _warn(message: str) -> None:
     sys.stderr.write(f"kctx: {message}\n")
 
 
-# -- installed kubectls -------------------------------------------------------------------------
+# -- what is here -------------------------------------------------------------------------------
 
 
 class Lookup:
-    """What several choose() calls share (installed versions, aliases, TTL), read once and lazily.
+    """What several choose() calls share (installed versions, aliases, settings), read once and lazily.
 
     full: read every server's record at once (`kctx list`, doctor); else one small file per
     server asked about (`k`).
@@ -98,7 +104,8 @@ class Lookup:
         self._full = full
         self._installed: list[str] | None = None
         self._aliases: dict[str, str] | None = None
-        self._ttl: float | None = None
+        self._config: dict[str, Any] | None = None
+        self._path: tuple[str | None, str | None] | None = None
 
     def server(self, url: str) -> dict[str, Any] | None:
         from kctx.kubectl import probe
@@ -121,11 +128,26 @@ class Lookup:
             self._aliases = installed.load_aliases()
         return self._aliases
 
+    def _setting(self, key: str, default: Any) -> Any:
+        if self._config is None:
+            self._config = _kubectl_config()
+        return self._config.get(key, default)
+
     @property
     def ttl(self) -> float:
-        if self._ttl is None:
-            self._ttl = _ttl()
-        return self._ttl
+        return float(self._setting("version_ttl", 86400.0))
+
+    @property
+    def mode(self) -> str:
+        """kubectl.download: auto (a kubectl here that fits is used), always (kctx's own copies), never."""
+        return str(self._setting("download", "auto"))
+
+    def on_path(self, own: str | None) -> tuple[str | None, str | None]:
+        """(path, release) of the kubectl on PATH (release None when it cannot tell)."""
+        if self._path is None:
+            found = installed.path_kubectl(own)
+            self._path = (found, installed.path_version(found) if found else None)
+        return self._path
 
     def forget_installed(self) -> None:
         self._installed = self._aliases = None
@@ -144,34 +166,58 @@ def _from_cache(c: Choice, rec: dict[str, Any] | None) -> None:
             c.server_mm = (rec["major"], rec["minor"])
 
 
-def _fallback(c: Choice, why: str | None, lookup: Lookup, own: str | None, path_first: bool = False) -> None:
-    """Newest installed kubectl (within the skew policy when the server is known), else PATH's.
+def _here(lookup: Lookup, own: str | None, server_mm: tuple[int, int] | None,
+          path_first: bool = False) -> tuple[str, str | None, str] | None:
+    """The best kubectl here, (path, release, source): within the skew policy when the server's
+    version is known (the same minor first, then the newest), else the newest installed, else
+    PATH's. None when there is none (or none within the policy, for a known server)."""
+    cands: list[tuple[str, str | None, str]] = [
+        (paths.kubectl_binary(v), v, "fallback") for v in lookup.installed]
+    path, release = lookup.on_path(own) if (server_mm or path_first or not cands) else (None, None)
+    if path:
+        cands.append((path, release, "path"))
+    if server_mm is None:
+        if path_first and path:
+            return path, release, "path"
+        return max(cands, key=lambda x: (x[2] == "fallback", versions.sort_key(x[1] or "0"))) if cands else None
 
-    path_first: a target that is no kctx entry prefers the user's own kubectl on PATH.
-    """
-    have = lookup.installed
-    if c.server_mm:
-        fitting = [v for v in have if versions.within_skew(versions.major_minor(v) or (0, 0), c.server_mm)]
-        have = fitting or have
-    on_path = installed.path_kubectl(own) if path_first or not have else None
-    if on_path or not have:
-        c.path, c.version, c.source = on_path, None, "path"
-        c.reason = f"fallback: kubectl on PATH ({on_path})" if on_path else "fallback: no kubectl found"
+    def fit(v: str | None) -> tuple[int, int] | None:
+        mm = versions.major_minor(v) if v else None
+        return mm if mm and versions.within_skew(mm, server_mm) else None
+
+    fitting = [x for x in cands if fit(x[1])]
+    if not fitting:
+        return None
+    return max(fitting, key=lambda x: (fit(x[1]) == server_mm, versions.sort_key(x[1] or "0"), x[2] == "fallback"))
+
+
+def _fallback(c: Choice, why: str | None, lookup: Lookup, own: str | None, path_first: bool = False,
+              key: str = "") -> None:
+    """Whatever kubectl is here, with a warning naming why the wanted one is not used."""
+    found = _here(lookup, own, c.server_mm, path_first) or _here(lookup, own, None, path_first)
+    if found is None:
+        c.path, c.version, c.source = None, None, "none"
+        c.reason = "fallback: no kubectl found"
     else:
-        c.path, c.version, c.source = paths.kubectl_binary(have[-1]), have[-1], "fallback"
-        c.reason = f"fallback: newest installed kubectl v{have[-1]}"
+        c.path, c.version, c.source = found
+        where = f"kubectl on PATH ({c.path})" if c.source == "path" else f"newest installed kubectl v{c.version}"
+        if c.source == "path" and c.version:
+            where = f"kubectl v{c.version} on PATH ({c.path})"
+        c.reason = f"fallback: {where}"
     if why:
-        c.warnings.append(f"{why}; using {c.reason.split(': ', 1)[1]}")
+        c.say(f"fallback:{key}:{c.path}", f"{why}; using {c.reason.split(': ', 1)[1]}")
 
 
 def choose(name: str | None, record: dict[str, Any] | None, server: str | None = None, *,
            network: bool = True, download: bool = True, lookup: Lookup | None = None,
-           progress: bool | None = None, own: str | None = None) -> Choice:
+           progress: bool | None = None, own: str | None = None, force: bool = False) -> Choice:
     """The kubectl for entry `name` (its index record), or for a bare server URL.
 
-    network: may probe the server (synchronously when its version is unknown, in the background
-    when stale). download: may download the wanted kubectl. With both False this is cache-only,
-    as `kctx list`, the prompt marker and `kubectl list/prune` need.
+    network: may learn the server's version (in the background; now only when there is no
+    kubectl here to run meanwhile, or with `force`). download: may get the wanted kubectl (in
+    the background when one here fits the server meanwhile, else now). force: ignore the
+    back-off after failed probes (`kctx kubectl which`, doctor). With network and download
+    False this is cache-only, as `kctx list`, the prompt marker and `kubectl list/prune` need.
     """
     c = Choice()
     env = os.environ.get("KCTX_KUBECTL")
@@ -199,44 +245,110 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
         if rec.get("unreachable") and float(rec.get("failed") or 0) > float(rec.get("checked") or 0):
             c.source = "cached"
             c.reason = f"matched to server {c.server_version}, cached: the server did not answer lately"
-        if network and name and not probe.is_fresh(rec, lookup.ttl) and probe.may_probe(rec, lookup.ttl):
-            probe.spawn_refresh(name)  # `k` goes on with the cached version
+        if network and name and not probe.is_fresh(rec, lookup.ttl):
+            if force:
+                _from_cache(c, probe.probe(name, warn=_warn))  # asked for now: the cache answers on failure
+            elif probe.may_probe(rec, lookup.ttl):
+                probe.spawn_refresh(name)  # `k` goes on with the cached version
     elif name and server:
         from kctx.kubectl import probe
 
-        if network and probe.may_probe(rec, lookup.ttl):
-            rec = probe.probe(name, warn=_warn)
-            _from_cache(c, rec)
+        if network and (force or probe.may_probe(rec, lookup.ttl)):
+            if force or _here(lookup, own, None) is None:
+                rec = probe.probe(name, warn=_warn)  # nothing here to run meanwhile: ask now
+                _from_cache(c, rec)
+            else:
+                probe.spawn_refresh(name)
         if rec and rec.get("kubectl"):
             c.wanted, c.source = rec["kubectl"], "server"
             c.reason = f"matched to server {c.server_version}"
         else:
-            err = (rec or {}).get("error") or "not probed yet"
+            err = (rec or {}).get("error") or ("asking it in the background" if network else "not asked yet")
             unknown_why = f"{name}: server version unknown ({err})"
     if c.wanted:
-        found = installed.installed_path(c.wanted, lookup.installed, lookup.aliases)
-        if found:
-            c.path, c.version = found
-        elif download:
-            try:
-                from kctx.kubectl import download as dl
-
-                c.path, c.version = dl.ensure(c.wanted, progress=progress)
-                lookup.forget_installed()
-            except FatalError as e:
-                _fallback(c, f"cannot get kubectl v{c.wanted}: {e}", lookup, own)
-        else:
-            # Not installed yet: `k` downloads it on first use.
-            c.version = c.wanted if not versions.is_minor_only(c.wanted) else None
+        _wanted(c, name, lookup, own, download, progress)
     else:
-        _fallback(c, unknown_why if name and server else None, lookup, own, path_first=not name)
+        _fallback(c, unknown_why if name and server else None, lookup, own, path_first=not name, key="unknown")
     if c.server_mm and c.version:
         warning = versions.skew_warning(c.version, c.server_mm, c.server_version or "")
-        if warning:
+        fell = [i for i, key in enumerate(c.said) if key.startswith("fallback:")]
+        if warning and fell:  # one line: why the fallback, and that it is outside the policy
+            c.warnings[fell[0]] += (f", outside the skew policy for server {c.server_version} "
+                                    f"(supported: kubectl {versions.supported_range(c.server_mm)})")
+        elif warning:
             if c.source == "pin" and name:
                 warning += f"; 'kctx kubectl pin {name} auto' matches the server again"
-            c.warnings.append((f"{name}: " if name else "") + warning)
+            c.say(f"skew:{c.version}:{c.server_version}", (f"{name}: " if name else "") + warning)
     return c
+
+
+def _wanted(c: Choice, name: str | None, lookup: Lookup, own: str | None, download: bool,
+            progress: bool | None) -> None:
+    """c.wanted is known: installed, else a fitting kubectl here (fetching the wanted one in the
+    background), else downloaded now; else whatever is here, with a warning."""
+    wanted = c.wanted or ""
+    found = installed.installed_path(wanted, lookup.installed, lookup.aliases)
+    if found:
+        c.path, c.version = found
+        return
+    mode = lookup.mode
+    exact = not versions.is_minor_only(wanted)
+    if c.source == "pin":
+        on_path, release = lookup.on_path(own) if mode != "always" else (None, None)
+        if on_path and release and (release == wanted or (not exact and versions.major_minor(release)
+                                                           == versions.major_minor(wanted))):
+            c.path, c.version, c.source = on_path, release, "path"
+            c.reason += f": kubectl v{release} on PATH ({on_path})"
+            return
+        here = None  # a pin asks for that version: wait for it rather than run another
+    else:
+        here = _here(lookup, own, c.server_mm)
+        if here and mode != "always" and here[2] == "path" and here[1] and c.server_mm \
+                and versions.major_minor(here[1]) == c.server_mm:
+            c.path, c.version, c.source = here
+            c.reason += f": kubectl v{here[1]} on PATH ({here[0]})"
+            return  # the server's own minor, already here: nothing to download
+    from kctx.kubectl import failures
+
+    may_fetch = download and mode != "never"
+    if here is not None:
+        c.path, c.version = here[0], here[1]
+        c.source = "path" if here[2] == "path" else "fallback"
+        where = f"kubectl v{here[1] or '?'} " + (f"on PATH ({here[0]})" if here[2] == "path" else "installed by kctx")
+        wait = failures.waiting(wanted)
+        if may_fetch and not wait:
+            from kctx.kubectl import spawn
+
+            spawn.start(spawn.fetch_marker(wanted), ["fetch", wanted], stale=600.0)
+            later = "fetching it in the background for next time"
+        elif wait:
+            later = f"its download failed lately: {wait[1]}"
+        elif mode == "never":
+            later = "kubectl.download is never"
+        else:
+            later = "not installed yet"
+        c.reason += f"; v{wanted} is not here yet, so {where}"
+        c.say(f"fit:{wanted}:{c.path}", f"{name + ': ' if name else ''}server {c.server_version} wants kubectl "
+              f"v{wanted} ({later}); using {where}, within the skew policy "
+              f"(kubectl {versions.supported_range(c.server_mm) if c.server_mm else '?'})")
+        return
+    if not may_fetch:
+        if mode == "never" and download:
+            _fallback(c, f"{name + ': ' if name else ''}kubectl v{wanted} is not installed and "
+                      "kubectl.download is never", lookup, own, key=f"never:{wanted}")
+            return
+        # Not installed yet: `k` downloads it on first use.
+        c.version = wanted if exact else None
+        return
+    from kctx.errors import FatalError
+
+    try:
+        from kctx.kubectl import download as dl
+
+        c.path, c.version = dl.ensure(wanted, progress=progress)
+        lookup.forget_installed()
+    except FatalError as e:
+        _fallback(c, f"cannot get kubectl v{wanted}: {e}", lookup, own, key=f"download:{wanted}")
 
 
 # -- the target of a plain command in a kctx shell, cheaply ------------------------------------
@@ -273,11 +385,47 @@ def resolve(entry: str | None = None, target: object = None, own: str | None = N
 
         record = session.entry_record(name)
     c = choose(name, record, server, own=own)
-    for warning in c.warnings:
+    for warning in _unsaid(name or server or "", c):
         _warn(warning)
     if c.path and installed.executable(c.path) and not installed.is_kctx_own(c.path, own):
         return c.path
     raise FatalError("no kubectl found on PATH (kctx's own k does not count), and none installed", hint=HINT)
+
+
+def _unsaid(target: str, c: Choice) -> list[str]:
+    """The warnings of `c` not yet said in this shell session (for this target and reason); marks them said.
+
+    The session is the kctx session KUBECONFIG starts with, else the shell that started `k`
+    (its parent process). `kctx kubectl which` and doctor always show every warning.
+    """
+    if not c.warnings:
+        return []
+    first = os.environ.get("KUBECONFIG", "").split(os.pathsep, 1)[0]
+    session = (os.path.basename(first) if first and os.path.dirname(os.path.abspath(first))
+               == os.path.abspath(paths.sessions_dir()) else f"ppid-{os.getppid()}")
+    said_file = paths.said_file(session)
+    try:
+        with open(said_file, encoding="utf-8", errors="replace") as f:
+            said = set(f.read().splitlines())
+    except OSError:
+        said = set()
+    out, new = [], []
+    for key, warning in zip(c.said, c.warnings, strict=False):
+        line = f"{target}\t{key}".replace("\n", " ")
+        if line not in said:
+            out.append(warning)
+            new.append(line)
+    if new:
+        try:
+            os.makedirs(os.path.dirname(said_file), mode=0o700, exist_ok=True)
+            fd = os.open(said_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, "".join(line + "\n" for line in new).encode("utf-8", "surrogateescape"))
+            finally:
+                os.close(fd)
+        except OSError:
+            pass  # cannot remember: say it again next time rather than never
+    return out
 
 
 def session_entry(target: Any) -> tuple[str, dict[str, Any]] | None:
@@ -335,7 +483,7 @@ def on_use(name: str, record: dict[str, Any] | None) -> None:
         from kctx.kubectl import probe
 
         rec = probe.cached_fast(server)
-        ttl = _ttl()
+        ttl = Lookup().ttl
         if not probe.is_fresh(rec, ttl) and probe.may_probe(rec, ttl):
             probe.spawn_refresh(name)
     except Exception:  # noqa: BLE001, S110 - `kctx use` must never fail or slow down because of this

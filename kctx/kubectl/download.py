@@ -39,7 +39,11 @@ class NotFound(Exception):
 
 
 class Transient(Exception):
-    """Worth another try: timeouts, resets, truncated bodies, HTTP 5xx and 429."""
+    """Worth another try: resets, truncated bodies, HTTP 5xx and 429 (a timeout is not retried)."""
+
+    def __init__(self, message: str, again: bool = True) -> None:
+        super().__init__(message)
+        self.again = again
 
 
 class DownloadError(FatalError):
@@ -178,7 +182,8 @@ class Mirror:
                 if expected is not None and got != expected:
                     raise Transient(f"truncated: got {got} of {expected} bytes")
         except httpx.TimeoutException:
-            raise Transient(f"no answer within {self.timeout:g} s") from None
+            # A mirror that said nothing for that long will not answer a retry sooner.
+            raise Transient(f"no answer within {self.timeout:g} s", again=False) from None
         except httpx.TransportError as e:
             text = str(e).strip().splitlines()
             reason = text[-1] if text else type(e).__name__
@@ -212,8 +217,8 @@ def retry(fn: Callable[[], Any]) -> Any:
     for i in range(ATTEMPTS):
         try:
             return fn()
-        except Transient:
-            if i == ATTEMPTS - 1:
+        except Transient as e:
+            if i == ATTEMPTS - 1 or not e.again:
                 raise
             time.sleep(BACKOFF[min(i, len(BACKOFF) - 1)])
     raise AssertionError("unreachable")
@@ -418,16 +423,40 @@ def _fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
-def ensure(wanted: str, *, progress: bool | None = None) -> tuple[str, str]:
+def ensure(wanted: str, *, progress: bool | None = None, force: bool = False) -> tuple[str, str]:
     """(path, version) of kubectl `wanted` ('1.30.4' or '1.30'), installing it when needed.
 
     An exact release the mirror lacks falls back to the newest patch of its minor
-    (release/stable-X.Y.txt), remembered so later calls ask the mirror nothing.
+    (release/stable-X.Y.txt), remembered so later calls ask the mirror nothing. A failure is
+    remembered (kctx.kubectl.failures): until its back-off ends, DownloadError at once, without
+    asking the mirror, unless `force`.
     """
     wanted = versions.normalise(wanted)
     found = installed.installed_path(wanted)
     if found:
         return found
+    from kctx.kubectl import failures
+
+    if not force:
+        wait = failures.waiting(wanted)
+        if wait:
+            rec = failures.last(wanted)
+            ago = failures.age(time.time() - rec[0]) if rec else "?"
+            raise DownloadError(f"{wait[1]} ({ago} ago; next try in {failures.age(wait[0])}, "
+                                f"or now: kctx kubectl install {wanted})")
+    try:
+        got = _ensure(wanted, progress)
+    except NotFound as e:
+        failures.record(wanted, f"the mirror has no {e}")
+        raise DownloadError(f"the mirror has no {e}") from None
+    except DownloadError as e:
+        failures.record(wanted, e.message)
+        raise
+    failures.clear(wanted)
+    return got
+
+
+def _ensure(wanted: str, progress: bool | None) -> tuple[str, str]:
     if versions.is_minor_only(wanted):
         exact = newest_patch(wanted)
         return install(exact, progress=progress), exact

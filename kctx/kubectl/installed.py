@@ -144,3 +144,63 @@ def real_kubectl() -> str | None:
     if have:
         return paths.kubectl_binary(have[-1])
     return path_kubectl()
+
+
+# -- what a kubectl on PATH is ------------------------------------------------------------------
+# A kubectl kctx did not install is identified by its own `version --client -o json`, once per
+# file: the answer is cached by real path, size and mtime (a new kubectl there is asked again).
+
+IDENTIFY_TIMEOUT = 5.0
+_DEPTH_LIMIT = "4"  # kctx.guard.main.MAX_DEPTH: a `k` behind the name refuses at once
+
+
+def path_version(path: str) -> str | None:
+    """The release of the kubectl at `path` ('1.37.1'), None when it does not answer as kubectl."""
+    import marshal
+
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return None
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+    try:
+        with open(paths.path_versions_file(), "rb") as f:
+            known = marshal.load(f)
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, EOFError, ValueError, TypeError):
+        known = {}
+    hit = known.get(real)
+    if isinstance(hit, tuple) and len(hit) == 2 and hit[0] == stamp:
+        return hit[1]
+    version = None if is_kctx_own(real) else _ask_version(real)
+    try:
+        from kctx.fsutil import atomic_write, ensure_dir
+
+        ensure_dir(paths.kubectl_cache_dir())
+        known[real] = (stamp, version)
+        atomic_write(paths.path_versions_file(), marshal.dumps(known), fsync=False)
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return version
+
+
+def _ask_version(path: str) -> str | None:
+    import json
+    import subprocess
+
+    # KCTX_IN_K at the depth limit: should this be a wrapper that leads to kctx's `k`, it stops
+    # at once instead of choosing a kubectl (which could lead back here).
+    env = {k: v for k, v in os.environ.items() if k != "KCTX_KUBECTL"}
+    env["KCTX_IN_K"] = _DEPTH_LIMIT
+    try:
+        r = subprocess.run([path, "version", "--client", "-o", "json"], env=env, stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=IDENTIFY_TIMEOUT, check=False)
+        info = json.loads(r.stdout or b"{}").get("clientVersion") if r.returncode == 0 else None
+        git = info.get("gitVersion") if isinstance(info, dict) else None
+        if not isinstance(git, str):
+            return None
+        return versions.parse(git).release
+    except (OSError, subprocess.TimeoutExpired, ValueError, AttributeError):
+        return None

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 CACHE_VERSION = 1
-RETRY_AFTER = 300.0  # seconds after a failed probe before `k` tries again (never on every call)
 EXEC_GRACE = 10.0  # extra seconds a credential plugin may take when kubectl asks for us
 
 
@@ -84,10 +83,14 @@ def is_fresh(rec: dict[str, Any] | None, ttl: float, now: float | None = None) -
 
 
 def may_probe(rec: dict[str, Any] | None, ttl: float, now: float | None = None) -> bool:
-    """Not right after a failed attempt: an unreachable server costs one timeout, not one per `k`."""
+    """Not during the back-off after failed attempts (5 minutes doubling to 6 hours, at most
+    the TTL): an unreachable server costs one attempt per back-off window, not one per `k`."""
     if not rec or not rec.get("failed"):
         return True
-    return (now or time.time()) - float(rec["failed"]) >= min(RETRY_AFTER, ttl)
+    from kctx.kubectl.failures import backoff
+
+    wait = min(backoff(int(rec.get("failures") or 1)), ttl)
+    return (now or time.time()) - float(rec["failed"]) >= wait
 
 
 def save(server: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -103,10 +106,12 @@ def save(server: str, result: dict[str, Any]) -> dict[str, Any]:
         if result.get("ok"):
             rec = {k: v for k, v in result.items() if k != "ok"}
             rec["error"] = rec["failed"] = None
+            rec["failures"] = 0
         else:
             rec["error"] = result.get("error") or "unknown error"
             rec["failed"] = result.get("checked") or time.time()
             rec["unreachable"] = bool(result.get("unreachable"))
+            rec["failures"] = int(rec.get("failures") or 0) + 1
         servers[server] = rec
         doc = {"version": CACHE_VERSION, "servers": dict(sorted(servers.items()))}
         ensure_dir(os.path.dirname(paths.server_version_hot_file("x")))
@@ -324,39 +329,7 @@ def _stderr(message: str) -> None:
 
 
 def spawn_refresh(name: str) -> bool:
-    """Refresh entry `name`'s server version in a detached process; never waits for it.
+    """Refresh entry `name`'s server version in a detached process; never waits for it."""
+    from kctx.kubectl import spawn
 
-    At most one refresh per entry runs at a time (a marker file); errors are swallowed:
-    this runs inside `kctx use` and `k`, which must not get slower or fail because of it.
-    """
-    marker = paths.probe_marker(name)
-    try:
-        try:
-            st = os.stat(marker)
-            if time.time() - st.st_mtime < 60:
-                return False  # one is running (or died less than a minute ago)
-            os.unlink(marker)
-        except FileNotFoundError:
-            pass
-        os.makedirs(os.path.dirname(marker), mode=0o700, exist_ok=True)
-        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        env = dict(os.environ, KCTX_IN_K="1")
-        # posix_spawn: no `subprocess` import on the hot path; setsid detaches it from the
-        # terminal, so Ctrl-C in the shell or the end of `k` does not touch it.
-        devnull = os.devnull
-        os.posix_spawn(
-            sys.executable, [sys.executable, "-m", "kctx.kubectl.background", name], env,
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_OPEN, 1, devnull, os.O_WRONLY, 0),
-                (os.POSIX_SPAWN_OPEN, 2, devnull, os.O_WRONLY, 0),
-            ],
-            setsid=True,
-        )
-        return True
-    except Exception:  # noqa: BLE001 - a refresh that cannot start is retried next time
-        try:
-            os.unlink(marker)
-        except OSError:
-            pass
-        return False
+    return spawn.start(spawn.probe_marker(name), ["probe", name])
