@@ -155,7 +155,9 @@ def _usage() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
         if e.error:
             continue
         c = choice.choose(e.name, _record(e), network=False, download=False, lookup=lookup)
-        if c.path and c.path.startswith(cache_dir) and c.version:
+        if c.wanted and c.source in ("fallback", "path"):
+            missing.setdefault(c.wanted, []).append(e.name)  # runs a neighbour until its own arrives
+        elif c.path and c.path.startswith(cache_dir) and c.version:
             used.setdefault(c.version, []).append(e.name)
         elif c.wanted and not c.path:
             missing.setdefault(c.wanted, []).append(e.name)
