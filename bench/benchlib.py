@@ -15,11 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _source_hash(root: Path = ROOT) -> str:
     h = hashlib.sha256()
-    for folder in ("kctx", "scripts", "shell"):
+    for folder in ("kctx", "scripts"):
         for dirpath, dirs, files in os.walk(root / folder):
             dirs[:] = sorted(d for d in dirs if d != "__pycache__")
             for name in sorted(files):
-                if name.endswith((".py", ".bash", ".zsh", ".fish")) or folder == "scripts":
+                if name.endswith((".py", ".bash", ".zsh", ".fish", ".nu")) or folder == "scripts":
                     h.update(name.encode() + Path(dirpath, name).read_bytes())
     h.update((root / "pyproject.toml").read_bytes())
     return h.hexdigest()[:16]

@@ -2,10 +2,10 @@
 
     python bench/prompt.py [--calls 10000] [--rounds 7]
 
-bash and zsh: the hook and an empty function are each called CALLS times in a loop inside one
-shell, timed with $EPOCHREALTIME; the figure is the median over ROUNDS of (hook - empty) / CALLS.
-fish has no clock without forking: there the wall time of two fish processes (hook loop,
-empty loop) is compared. Forks are counted with strace (clone/fork/vfork/execve by the shell,
+bash, zsh and nu: the hook and an empty function are each called CALLS times in a loop inside
+one shell, timed with $EPOCHREALTIME (nu: `date now`); the figure is the median over ROUNDS of
+(hook - empty) / CALLS. fish has no clock without forking: there the wall time of two fish
+processes (hook loop, empty loop) is compared. Forks are counted with strace (clone/fork/vfork/execve by the shell,
 threads excluded) while the hook runs 1,000 times. Target: at most 0.2 ms per prompt in bash,
 and 0 forks.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -22,6 +21,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+from pty_shell import shell_trace
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -56,6 +58,45 @@ PREPARE = {
     "drifted namespace": "kubectl config set-context --current --namespace=moved >/dev/null",
     "KUBECONFIG changed": "KUBECONFIG=/elsewhere",
 }
+
+# nu cannot load the integration and use it in one parse: `kctx init nu` is saved first.
+NU_LOOP = r"""
+source {init}
+kctx use prod-eu
+{prepare}
+def --env __empty_hook [] {{ }}
+for r in 1..{rounds} {{
+    let t0 = (date now | into int)
+    for i in 1..{calls} {{ __kctx_hook }}
+    let t1 = (date now | into int)
+    for i in 1..{calls} {{ __empty_hook }}
+    let t2 = (date now | into int)
+    print $"($t0) ($t1) ($t2)"
+}}
+"""
+NU_PREPARE = {
+    "steady": "",
+    "drifted namespace": "^kubectl config set-context --current --namespace=moved | ignore",
+    "KUBECONFIG changed": "$env.KUBECONFIG = '/elsewhere'",
+}
+
+
+def nu_init(env: dict[str, str], tmp: Path) -> Path:
+    path = tmp / "kctx.nu"
+    path.write_text(subprocess.run(["kctx", "init", "nu", "--no-kubectl"], env=env, check=True,
+                                   capture_output=True, text=True).stdout)
+    return path
+
+
+def nu_loop(prepare: str, calls: int, rounds: int, env: dict[str, str], tmp: Path) -> tuple[float, float]:
+    script = NU_LOOP.format(init=nu_init(env, tmp), prepare=prepare, calls=calls, rounds=rounds)
+    out = subprocess.run(["nu", "-n", "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+    hook, empty = [], []
+    for line in out.splitlines():
+        t0, t1, t2 = (int(x) for x in line.split())
+        hook.append((t1 - t0) / calls / 1e3)
+        empty.append((t2 - t1) / calls / 1e3)
+    return statistics.median(hook), statistics.median(empty)
 
 
 def run_loop(shell: str, prepare: str, calls: int, rounds: int, env: dict[str, str]) -> tuple[float, float]:
@@ -96,19 +137,17 @@ def forks(shell: str, env: dict[str, str], tmp: Path) -> int | None:
         script = (f"kctx init fish --no-kubectl | source; kctx use prod-eu; true > {start}; "
                   f"for i in (string split ' ' (string repeat -n 1000 'x ')); __kctx_refresh; end; true > {end}")
         argv = ["fish", "--no-config", "-c", script]
+    elif shell == "nu":
+        script = (f"source {nu_init(env, tmp)}; kctx use prod-eu; '' | save -f {start}; "
+                  f"for i in 1..1000 {{ __kctx_hook }}; '' | save -f {end}")
+        argv = ["nu", "-n", "-c", script]
     else:
         script = (f'eval "$(kctx init {shell} --no-kubectl)"; kctx use prod-eu; : > {start}; '
                   f"for ((i = 0; i < 1000; i++)); do __kctx_hook; done; : > {end}")
         argv = ["bash", "--norc", "--noprofile", "-c", script] if shell == "bash" else ["zsh", "-f", "-c", script]
-    subprocess.run(["strace", "-f", "-e", "trace=clone,clone3,fork,vfork,execve,openat", "-o", str(log), *argv],
+    subprocess.run(["strace", "-f", "-e", "trace=clone,clone3,fork,vfork,execve,openat,open", "-o", str(log), *argv],
                    env=env, check=True, capture_output=True)
-    lines = log.read_text().splitlines()
-    pid = lines[0].split()[0]
-    mine = [x for x in lines if x.split()[0] == pid]
-    i = next(n for n, x in enumerate(mine) if str(start) in x)
-    j = next(n for n, x in enumerate(mine) if str(end) in x)
-    return sum(1 for x in mine[i + 1:j]
-               if re.search(r"\b(clone3?|fork|vfork|execve)\(", x) and "CLONE_THREAD" not in x)
+    return len(shell_trace(log.read_text().splitlines(), str(start), str(end))[1])
 
 
 def main() -> int:
@@ -138,10 +177,15 @@ def main() -> int:
                     bash_steady = hook - empty
                 print(f"  {shell:4} {state:19} hook {hook:7.1f} us   empty {empty:5.1f} us   "
                       f"added {hook - empty:7.1f} us")
+        if shutil.which("nu"):
+            for state, prepare in NU_PREPARE.items():
+                hook, empty = nu_loop(prepare, args.calls, args.rounds, env, tmp)
+                print(f"  nu   {state:19} hook {hook:7.1f} us   empty {empty:5.1f} us   "
+                      f"added {hook - empty:7.1f} us")
         if shutil.which("fish"):
             added, _ = fish_loop(args.calls // 5, max(3, args.rounds // 2), env)
             print(f"  fish steady (wall time of two fish runs)            added {added:7.1f} us")
-        for shell in ("bash", "zsh", "fish"):
+        for shell in ("bash", "zsh", "fish", "nu"):
             if shutil.which(shell):
                 n = forks(shell, env, tmp)
                 print(f"  forks while {shell} runs its hook 1,000 times: "

@@ -12,6 +12,7 @@ import click
 from kctx import __version__
 from kctx.commands import table
 from kctx.errors import INTERRUPTED, USAGE, exit_code
+from kctx.shell import SHELLS
 
 OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
                       help="Output format.")
@@ -145,13 +146,14 @@ NAMESPACE = option("-n", "--namespace", metavar="NS",
 
 
 @cli.command("init")
-@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@click.argument("shell", type=click.Choice(SHELLS))
 @click.option("--ps1", is_flag=True, help="Put the prompt segment in front of PS1 / PROMPT / fish_prompt.")
 @click.option("--no-kubectl", is_flag=True,
               help="Leave the word kubectl alone (by default it goes through the guard k in interactive shells).")
 def init_cmd(shell: str, ps1: bool, no_kubectl: bool) -> int:
     """Print the shell integration: eval "$(kctx init bash)" in ~/.bashrc, "$(kctx init zsh)"
-    in ~/.zshrc (after compinit), kctx init fish | source in config.fish.
+    in ~/.zshrc (after compinit), kctx init fish | source in config.fish; nu: save it in
+    an autoload folder (see the README).
 
     It defines the kctx function, keeps KCTX_PS1 current at every prompt (put ${KCTX_PS1} in
     PS1, or PROMPT with prompt_subst; fish: call kctx_prompt) and completes kctx and k.

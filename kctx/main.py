@@ -68,7 +68,9 @@ def _fast(argv: list[str]) -> int | None:
         flags = set(args[1:])
         if not args or not flags <= {"--ps1", "--no-kubectl"} or len(flags) != len(args) - 1:
             return None
-        if args[0] not in ("bash", "zsh", "fish"):
+        from kctx.shell import SHELLS
+
+        if args[0] not in SHELLS:
             return None
         from kctx.commands import init
 
@@ -94,7 +96,7 @@ def _complete() -> int | None:
     shell = mode[: -len("_complete")] if mode.endswith("_complete") else ""
     words = env.get("COMP_WORDS", "")
     if shell not in ("bash", "zsh", "fish") or any(c in words for c in "'\"\\"):
-        return None
+        return None  # click's protocols (a shell of kctx.shell.SHELLS speaks one of them)
     cwords = words.split()
     if shell == "fish":
         incomplete = (env.get("COMP_CWORD", "").split() or [""])[0]
@@ -128,15 +130,10 @@ def _complete() -> int | None:
         items = [(n, "") for n in session.used_namespaces() if n.startswith(incomplete)]
     else:
         return None
-    out = []
-    for value, help_ in items:
-        if shell == "bash":
-            out.append(f"plain,{value}")
-        elif shell == "zsh":
-            out.append(f"plain\n{value.replace(':', chr(92) + ':') if help_ else value}\n{help_ or '_'}")
-        else:
-            out.append(f"plain,{value}\t{help_}" if help_ else f"plain,{value}")
-    sys.stdout.write("\n".join(out) + "\n")
+    from kctx.shell import dialect
+
+    d = dialect(shell)
+    sys.stdout.write("\n".join(d.complete_item(value, help_) for value, help_ in items) + "\n")
     return 0
 
 

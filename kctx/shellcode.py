@@ -1,14 +1,18 @@
-"""Shell code that kctx emits: quoting per shell, variable assignments, the prompt segment.
+"""Shell code that kctx emits: variable assignments, calls and the prompt segment, for any shell.
 
-Every value that reaches shell code goes through `quote`. Nothing here imports more than `os`:
-`kctx use` renders its output on the hot path.
+What differs between shells (quoting, how the code is written, how a prompt marks colours) is
+the shell's Dialect (kctx/shell/); this module holds what they share. Every value that reaches
+shell code goes through the dialect's `quote` or `render`. Nothing here imports more than `os`
+and the dialect: `kctx use` renders its output on the hot path.
 """
 
 from __future__ import annotations
 
 import os
 
-SHELLS = ("bash", "zsh", "fish")
+from kctx.shell import SHELLS, dialect
+
+__all__ = ["NS_SLOT", "SHELLS", "Code", "colour", "quote", "segment", "visible"]
 
 # Stands for the namespace in the prompt template the hook fills in when the session file
 # changed behind kctx's back (a unit separator: never part of a name, symbol or colour).
@@ -17,50 +21,36 @@ NS_SLOT = "\x1f"
 
 def quote(shell: str, value: str) -> str:
     """`value` as one literal word for `shell`."""
-    if shell == "fish":
-        # In fish single quotes only \\ and \' are escapes.
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    return "'" + value.replace("'", "'\\''") + "'"
+    return dialect(shell).quote(value)
 
 
 class Code:
-    """Shell code for one shell, built line by line (assignments and calls only)."""
+    """State for one shell, built step by step (assignments, unsets, prints and calls only)."""
 
     def __init__(self, shell: str) -> None:
         self.shell = shell
-        self.lines: list[str] = []
+        self.ops: list[tuple] = []
 
     def set(self, name: str, value: str | int, export: bool = False) -> Code:
-        v = quote(self.shell, str(value))
-        if self.shell == "fish":
-            self.lines.append(f"set -g{'x' if export else ''} {name} {v}")
-        else:
-            prefix = "\\builtin export " if export else ""
-            self.lines.append(f"{prefix}{name}={v}")
+        self.ops.append(("set", name, str(value), export))
         return self
 
     def unset(self, name: str) -> Code:
-        if self.shell == "fish":
-            self.lines.append(f"set -e -g {name}")
-        else:
-            self.lines.append(f"\\builtin unset {name}")
+        self.ops.append(("unset", name))
         return self
 
     def call(self, words: str) -> Code:
         """A call of one of the integration's own functions (a fixed word, never user data)."""
-        self.lines.append(words)
+        self.ops.append(("call", words))
         return self
 
     def print_line(self, text: str) -> Code:
         """Code that prints `text` on stdout when evaluated (for `kctx ns` and friends)."""
-        if self.shell == "fish":
-            self.lines.append(f"builtin printf '%s\\n' {quote('fish', text)}")
-        else:
-            self.lines.append(f"\\builtin printf '%s\\n' {quote(self.shell, text)}")
+        self.ops.append(("print", text))
         return self
 
     def text(self) -> str:
-        return "".join(line + "\n" for line in self.lines)
+        return dialect(self.shell).render(self.ops)
 
 
 def policy_watch(shell: str, files: list[str], stamp: str) -> str:
@@ -85,25 +75,19 @@ def visible(text: str) -> str:
 
 
 def prompt_literal(shell: str, text: str) -> str:
-    """Literal text inside a prompt: zsh's prompt expansion treats % specially."""
+    """Literal text inside a prompt of `shell` ("ansi" and "plain": printed by `kctx prompt`)."""
     text = visible(text)
-    return text.replace("%", "%%") if shell == "zsh" else text
+    return dialect(shell).literal(text) if shell in SHELLS else text
 
 
 def colour(shell: str, sgr: str, text: str) -> str:
-    """`text` in colour `sgr` (ANSI parameters); escapes wrapped so the shell counts widths right.
-
-    bash decodes \\[ \\] before expanding variables, so a variable must carry the raw \\001/\\002
-    markers readline understands; zsh wants %{ %}. `shell` "ansi" gives bare escapes, "plain"
-    or an empty sgr no colour at all.
-    """
+    """`text` in colour `sgr` (ANSI parameters), marked the way `shell`'s prompt wants; "ansi"
+    gives bare escapes, "plain" or an empty sgr no colour at all."""
     if not sgr or shell == "plain" or not text:
         return text
     on, off = f"\x1b[{sgr}m", "\x1b[0m"
-    if shell == "bash":
-        return f"\x01{on}\x02{text}\x01{off}\x02"
-    if shell == "zsh":
-        return f"%{{{on}%}}{text}%{{{off}%}}"
+    if shell in SHELLS:
+        return dialect(shell).colour(on, off, text)
     return f"{on}{text}{off}"
 
 
@@ -113,10 +97,11 @@ def no_color() -> bool:
 
 def segment(cfg: dict, shell: str, entry: str, namespace: str, tier: str) -> str:
     """The prompt segment, e.g. '⎈ prod:payments' coloured by tier, for `shell`
-    (bash, zsh, fish, ansi or plain). `namespace` may be NS_SLOT, left for the hook to fill."""
+    (a shell of SHELLS, ansi or plain). `namespace` may be NS_SLOT, left for the hook to fill."""
     from kctx import config
 
     p = cfg["prompt"]
+
     def lit(text: str) -> str:
         return prompt_literal(shell, text)
 
@@ -126,7 +111,7 @@ def segment(cfg: dict, shell: str, entry: str, namespace: str, tier: str) -> str
         sgr = "" if no_color() else config.tier_color(cfg, tier)
     except ValueError:
         sgr = ""
-    return colour("ansi" if shell == "fish" else shell, sgr, text)
+    return colour(shell, sgr, text)
 
 
 WARN_SGR = "1;7"  # bold, reverse video: unmistakable whatever the tier colours are
@@ -137,16 +122,16 @@ def warning_parts(cfg: dict, shell: str) -> tuple[str, str]:
     head = prompt_literal(shell, cfg["prompt"]["symbol"]) + "⚠ "
     if no_color():
         return head, ""
-    whole = colour("ansi" if shell == "fish" else shell, WARN_SGR, head + NS_SLOT)
+    whole = colour(shell, WARN_SGR, head + NS_SLOT)
     before, _, after = whole.partition(NS_SLOT)
     return before, after
 
 
 def unlocked_indicator(cfg: dict, shell: str, until: float) -> str:
-    """Shown after the segment while this shell is unlocked. fish cannot read the clock
-    without forking, so it says until when."""
+    """Shown after the segment while this shell is unlocked. A shell whose hook cannot read
+    the clock without forking says until when."""
     text = cfg["prompt"].get("unlocked", " unlocked")
-    if shell == "fish":
+    if shell in SHELLS and not dialect(shell).reads_clock:
         import time
 
         text += time.strftime(" until %H:%M", time.localtime(until))

@@ -1,48 +1,79 @@
-"""`kctx init SHELL`: the shell integration (its template, completion, `k` for kubectl, --ps1)."""
+"""`kctx init SHELL`: the shell integration, its template (kctx/shell/) filled in.
+
+The template holds all of the shell's text; this fills in the values (quoted by the shell's
+Dialect), keeps the sections asked for (--ps1; `kubectl` going through `k`, and k's completion,
+when they exist) and appends nothing.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 from kctx import paths
+from kctx.commands import table
 from kctx.errors import FatalError
-from kctx.shellcode import NS_SLOT, SHELLS, quote
+from kctx.shell import SHELLS, dialect
+from kctx.shellcode import NS_SLOT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from kctx.shell.dialect import Dialect
+
 
 def init(shell_name: str, ps1: bool = False, kubectl: bool = True) -> int:
-    """Print the shell integration for bash, zsh or fish."""
+    """Print the shell integration for one of SHELLS: its template, filled in."""
     from kctx import config
     from kctx import shellcode as sh_mod
 
     if shell_name not in SHELLS:
-        raise FatalError(f"unsupported shell {shell_name!r}", hint="bash, zsh or fish", code=2)
+        raise FatalError(f"unsupported shell {shell_name!r}", hint=", ".join(SHELLS), code=2)
+    d = dialect(shell_name)
     cfg = config.load()
     before, after = sh_mod.warning_parts(cfg, shell_name)
-    ext = {"bash": "bash", "zsh": "zsh", "fish": "fish"}[shell_name]
-    text = paths.shell_template(f"kctx.{ext}")
     values = {
-        "@SESSIONS_DIR@": paths.sessions_dir(),
-        "@WARN_PRE@": before,
-        "@WARN_POST@": after,
-        "@NS_SLOT@": NS_SLOT,
+        "@SESSIONS_DIR@": d.quote(paths.sessions_dir()),
+        "@WARN_PRE@": d.quote(before),
+        "@WARN_POST@": d.quote(after),
+        "@NS_SLOT@": d.quote(NS_SLOT),
+        "@CMD@": d.words(start_command()),
+        "@EVALUATED@": d.pattern(table.EVALUATED),  # what `kctx` evaluates
     }
-    for key, value in values.items():
-        text = text.replace(key, quote(shell_name, value))
-    words = " ".join(quote(shell_name, w) for w in start_command())
-    text = text.replace("@CMD@", words if shell_name == "fish" else f"({words})")
-    parts = [text, _k_code(shell_name), _completion_code(shell_name)]
-    if kubectl:
-        parts.append(_kubectl_code(shell_name))
-    if ps1:
-        parts.append(_ps1_code(shell_name))
-    parts.append("__kctx_adopt_if_inherited\n")
-    sys.stdout.write("\n".join(p for p in parts if p))
+    comp = _kubectl_completion_code(d.kubectl_completion) if kubectl and d.kubectl_completion else ""
+    sections = {"ps1": ps1, "kubectl": kubectl, "kubectl-completion": bool(comp)}
+    code = {  # code, not values: never quoted
+        "@K_FUNCTION@": _k_code(d) if d.k_template else "",
+        "@COMPLETION@": _completion_code(d) if d.click_script else "",
+        "@KUBECTL_COMPLETION@": comp,
+    }
+    sys.stdout.write(fill(paths.shell_template(d.template), values, sections, code))
     return 0
+
+
+def fill(template: str, values: dict[str, str], sections: dict[str, bool], code: dict[str, str]) -> str:
+    """The template with its `# [name]` ... `# [/name]` sections kept or dropped (the marker
+    lines go) and every @NAME@ replaced in one pass, so nothing put in is read again."""
+    import re
+
+    out: list[str] = []
+    dropping: list[str] = []
+    for line in template.splitlines(keepends=True):
+        mark = line.strip()
+        if mark.startswith("# [") and mark.endswith("]"):
+            name = mark[3:-1]
+            if name.startswith("/"):
+                if dropping and dropping[-1] == name[1:]:
+                    dropping.pop()
+            elif dropping or not sections[name]:
+                dropping.append(name)
+            continue
+        if not dropping:
+            out.append(line)
+    table = {**values, **code}
+    return re.sub(r"@[A-Z_]+@", lambda m: table.get(m[0], m[0]), "".join(out))
 
 
 def start_command(module: str = "kctx.main", name: str = "kctx", own: str | None = None) -> list[str]:
@@ -77,25 +108,21 @@ def start_command(module: str = "kctx.main", name: str = "kctx", own: str | None
     return [py, "-I", "-S", "-c", boot]
 
 
-def _k_code(shell_name: str) -> str:
+def _k_code(d: Dialect) -> str:
     """The `k` function: reads from the session's note (kctx.guard.fast), else the guard started
     the way kctx is."""
-    import shutil
-
     from kctx.guard import fast
 
-    ext = {"bash": "bash", "zsh": "zsh", "fish": "fish"}[shell_name]
-    text = paths.shell_template(f"k.{ext}")
+    text = paths.shell_template(d.k_template)
     # Glob patterns of flag names (shell_rules checks them): bare in bash and zsh, where quotes
     # would make `*` literal; fish matches quoted patterns as globs.
     rules = fast.shell_rules()
-    if shell_name == "fish":
-        patterns = {key: " ".join(quote(shell_name, p) for p in pats) for key, pats in rules.items()}
+    if d.name == "fish":
+        patterns = {key: " ".join(d.quote(p) for p in pats) for key, pats in rules.items()}
     else:
         patterns = {key: "|".join(pats) for key, pats in rules.items()}
-    words = " ".join(quote(shell_name, w) for w in start_command("kctx.guard.main", "k", shutil.which("k") or "k"))
-    values = {"@K_CMD@": words if shell_name == "fish" else f"({words})",
-              "@K_MAGIC@": quote(shell_name, fast.MAGIC), "@K_TARGET@": patterns["target"],
+    words = d.words(start_command("kctx.guard.main", "k", shutil.which("k") or "k"))
+    values = {"@K_CMD@": words, "@K_MAGIC@": d.quote(fast.MAGIC), "@K_TARGET@": patterns["target"],
               "@K_SKIP@": patterns["skip"], "@K_INLINE@": patterns["inline"]}
     for key, value in values.items():
         text = text.replace(key, value)
@@ -130,43 +157,23 @@ def _click_source(shell_name: str) -> str:
     return cls(Command("kctx"), {}, "kctx", "_KCTX_COMPLETE").source()
 
 
-def _completion_code(shell_name: str) -> str:
+def _completion_code(d: Dialect) -> str:
     from kctx import __version__
 
-    text = _cached(f"kctx-{__version__}.{shell_name}", lambda: _click_source(shell_name))
-    if shell_name == "zsh":
-        # compdef exists only after compinit; without it the script would print an error.
-        return f"if (( $+functions[compdef] )); then\n{text}\nfi\n"
-    return text
+    return d.completion(_cached(f"kctx-{__version__}.{d.name}", lambda: _click_source(d.name)))
 
 
-def _kubectl_code(shell_name: str) -> str:
-    """`k` completes like kubectl, and in interactive shells `kubectl` goes through `k`."""
+def _kubectl_completion_code(shell_name: str) -> str:
+    """kubectl's own completion script for `shell_name` (for `k`), cached per kubectl binary."""
     real = _real_kubectl()
-    out = []
-    if real:
-        st = os.stat(real)
-        key = f"kubectl-{st.st_ino}-{st.st_mtime_ns}-{st.st_size}.{shell_name}"
-        try:
-            comp = _cached(key, lambda: _kubectl_completion(real, shell_name))
-        except OSError:
-            comp = ""
-        if comp:
-            if shell_name == "bash":
-                out.append(comp + "\ncomplete -o default -F __start_kubectl k\n")
-            elif shell_name == "zsh":
-                out.append(f"if (( $+functions[compdef] )); then\n{comp}\ncompdef _kubectl k\nfi\n")
-            else:
-                out.append(comp + "\ncomplete -c k -w kubectl\n")
-    # `kubectl` is the integration's `k` function (its fast path), not the k command.
-    if shell_name == "bash":
-        out.append('if [[ $- == *i* ]]; then function kubectl { k "$@"; }; fi\n')
-    elif shell_name == "zsh":
-        out.append('if [[ -o interactive ]]; then function kubectl { k "$@"; }; fi\n')
-    else:
-        out.append("if status is-interactive\n    function kubectl\n"
-                   "        k $argv\n    end\nend\n")
-    return "".join(out)
+    if not real:
+        return ""
+    st = os.stat(real)
+    key = f"kubectl-{st.st_ino}-{st.st_mtime_ns}-{st.st_size}.{shell_name}"
+    try:
+        return _cached(key, lambda: _kubectl_completion(real, shell_name))
+    except OSError:
+        return ""
 
 
 def _real_kubectl() -> str | None:
@@ -185,20 +192,3 @@ def _kubectl_completion(kubectl: str, shell_name: str) -> str:
     except (OSError, subprocess.SubprocessError):
         return ""
     return proc.stdout if proc.returncode == 0 else ""
-
-
-def _ps1_code(shell_name: str) -> str:
-    if shell_name == "bash":
-        return "[[ ${PS1-} == *'${KCTX_PS1'* ]] || PS1='${KCTX_PS1-}'\"${PS1-}\"\n"
-    if shell_name == "zsh":
-        return ("\\builtin setopt prompt_subst\n"
-                "[[ ${PROMPT-} == *'${KCTX_PS1'* ]] || PROMPT='${KCTX_PS1-}'\"${PROMPT-}\"\n")
-    return (
-        "if not functions -q __kctx_orig_fish_prompt\n"
-        "    functions -q fish_prompt; and functions -c fish_prompt __kctx_orig_fish_prompt\n"
-        "    function fish_prompt\n"
-        "        kctx_prompt\n"
-        "        functions -q __kctx_orig_fish_prompt; and __kctx_orig_fish_prompt\n"
-        "    end\n"
-        "end\n"
-    )

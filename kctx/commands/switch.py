@@ -9,7 +9,7 @@ humans goes to stderr. They run on the hot path, so this module imports little a
 kctx.main calls them without loading click.
 
 What the integration's `kctx` function passes in (environment of the command only):
-  KCTX_SHELL (bash|zsh|fish), KCTX_SHELL_PID, KCTX_SESSION (this shell's session file),
+  KCTX_SHELL (bash|zsh|fish|nu), KCTX_SHELL_PID, KCTX_SESSION (this shell's session file),
   KCTX_PREVIOUS / KCTX_PREVIOUS_NS (for `use -` / `ns -`).
 What `use` sets in the shell:
   exported   KUBECONFIG=<session>:<entry file>, KCTX_CONTEXT, KCTX_NAMESPACE, KCTX_TIER
@@ -17,7 +17,8 @@ What `use` sets in the shell:
              __kctx_content (the session file as written), __kctx_entry, __kctx_entry_file,
              __kctx_seg / __kctx_tmpl (the prompt segment, and with NS_SLOT for the namespace),
              __kctx_prev_entry, __kctx_prev_ns, __kctx_unlock_until, __kctx_unlock_ind;
-             the hook derives KCTX_PS1 (bash, zsh; fish: kctx_prompt) from them.
+             the hook derives KCTX_PS1 (bash, zsh; fish: kctx_prompt) from them;
+             nu keeps them in the record $env.__kctx (kctx/shell/nu.py).
 `off` points KUBECONFIG at a session file whose current context does not exist, so kubectl
 refuses to run instead of falling back to ~/.kube/config, and unsets KCTX_CONTEXT/NAMESPACE/TIER.
 """
@@ -29,7 +30,8 @@ import sys
 
 from kctx import paths, session
 from kctx.errors import FatalError
-from kctx.shellcode import NS_SLOT, SHELLS, Code
+from kctx.shell import SHELLS
+from kctx.shellcode import NS_SLOT, Code
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -75,13 +77,10 @@ def check_namespace(ns: str) -> str:
 
 
 def _init_hint(command: str) -> FatalError:
-    shell = os.path.basename(os.environ.get("SHELL", "")) or "bash"
-    if shell == "fish":
-        how = "kctx init fish | source  in ~/.config/fish/config.fish"
-    elif shell == "zsh":
-        how = 'eval "$(kctx init zsh)"  in ~/.zshrc'
-    else:
-        how = 'eval "$(kctx init bash)"  in ~/.bashrc'
+    from kctx.shell import dialect
+
+    shell = os.path.basename(os.environ.get("SHELL", ""))
+    how = dialect(shell if shell in SHELLS else "bash").load
     return FatalError(
         f"'kctx {command}' changes this shell's target, which a program cannot do by itself; "
         f"load the shell integration first",
@@ -234,7 +233,7 @@ def _skew(entry: str, rec: dict[str, Any], shell: str) -> str:
         return ""
     from kctx.shellcode import prompt_literal
 
-    return prompt_literal(shell if shell in ("bash", "zsh") else "plain", f" {marker}skew")
+    return prompt_literal(shell, f" {marker}skew")
 
 
 def _off_code(sh: Shell, path: str, content: str, previous: str) -> str:

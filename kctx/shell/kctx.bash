@@ -18,7 +18,7 @@ __kctx_cmd=@CMD@
 
 kctx() {
     case ${1-} in
-    use | ns | off | unlock | lock | _adopt)
+    @EVALUATED@)
         \builtin local __kctx_out
         __kctx_out=$(KCTX_SHELL=bash KCTX_SHELL_PID=$$ KCTX_SESSION=${__kctx_session-} \
             KCTX_PREVIOUS=${__kctx_prev_entry-} KCTX_PREVIOUS_NS=${__kctx_prev_ns-} \
@@ -168,3 +168,20 @@ if [[ $__kctx_exit_trap != *__kctx_exit* ]]; then
     fi
 fi
 \builtin unset __kctx_exit_trap
+
+@K_FUNCTION@
+# -- completion: kctx's (click), and k completes like kubectl --------------------------------------
+@COMPLETION@
+# [kubectl-completion]
+@KUBECTL_COMPLETION@
+complete -o default -F __start_kubectl k
+# [/kubectl-completion]
+# [kubectl]
+# In interactive shells the word kubectl goes through the guard: the `k` function (its fast path).
+if [[ $- == *i* ]]; then function kubectl { k "$@"; }; fi
+# [/kubectl]
+# [ps1]
+[[ ${PS1-} == *'${KCTX_PS1'* ]] || PS1='${KCTX_PS1-}'"${PS1-}"
+# [/ps1]
+
+__kctx_adopt_if_inherited

@@ -22,7 +22,7 @@ __kctx_cmd=@CMD@
 kctx() {
     \builtin emulate -L zsh
     case ${1-} in
-    (use|ns|off|unlock|lock|_adopt)
+    (@EVALUATED@)
         \builtin local __kctx_out
         __kctx_out=$(KCTX_SHELL=zsh KCTX_SHELL_PID=$$ KCTX_SESSION=${__kctx_session-} \
             KCTX_PREVIOUS=${__kctx_prev_entry-} KCTX_PREVIOUS_NS=${__kctx_prev_ns-} \
@@ -165,3 +165,23 @@ typeset -ga precmd_functions zshexit_functions
     (( ${precmd_functions[(Ie)__kctx_hook]} )) || precmd_functions=(__kctx_hook $precmd_functions)
     (( ${zshexit_functions[(Ie)__kctx_exit]} )) || zshexit_functions+=(__kctx_exit)
 }
+
+@K_FUNCTION@
+# -- completion: kctx's (click), and k completes like kubectl --------------------------------------
+@COMPLETION@
+# [kubectl-completion]
+if (( $+functions[compdef] )); then
+@KUBECTL_COMPLETION@
+compdef _kubectl k
+fi
+# [/kubectl-completion]
+# [kubectl]
+# In interactive shells the word kubectl goes through the guard: the `k` function (its fast path).
+if [[ -o interactive ]]; then function kubectl { k "$@"; }; fi
+# [/kubectl]
+# [ps1]
+\builtin setopt prompt_subst
+[[ ${PROMPT-} == *'${KCTX_PS1'* ]] || PROMPT='${KCTX_PS1-}'"${PROMPT-}"
+# [/ps1]
+
+__kctx_adopt_if_inherited

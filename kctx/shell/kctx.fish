@@ -18,7 +18,7 @@ set -g __kctx_cmd @CMD@
 
 function kctx --description 'kctx: a kubeconfig per cluster, a target per shell'
     switch "$argv[1]"
-        case use ns off unlock lock _adopt
+        case @EVALUATED@
             set -l __kctx_out ''
             KCTX_SHELL=fish KCTX_SHELL_PID=$fish_pid KCTX_SESSION="$__kctx_session" \
                 KCTX_PREVIOUS="$__kctx_prev_entry" KCTX_PREVIOUS_NS="$__kctx_prev_ns" \
@@ -145,3 +145,30 @@ function __kctx_adopt_if_inherited
         kctx _adopt
     end
 end
+
+@K_FUNCTION@
+# -- completion: kctx's (click), and k completes like kubectl --------------------------------------
+@COMPLETION@
+# [kubectl-completion]
+@KUBECTL_COMPLETION@
+complete -c k -w kubectl
+# [/kubectl-completion]
+# [kubectl]
+# In interactive shells the word kubectl goes through the guard: the `k` function (its fast path).
+if status is-interactive
+    function kubectl
+        k $argv
+    end
+end
+# [/kubectl]
+# [ps1]
+if not functions -q __kctx_orig_fish_prompt
+    functions -q fish_prompt; and functions -c fish_prompt __kctx_orig_fish_prompt
+    function fish_prompt
+        kctx_prompt
+        functions -q __kctx_orig_fish_prompt; and __kctx_orig_fish_prompt
+    end
+end
+# [/ps1]
+
+__kctx_adopt_if_inherited

@@ -1,1 +1,0 @@
-"""Shell integration templates, shipped inside the wheel as kctx.shell."""
