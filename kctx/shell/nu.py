@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import json
-
+from kctx import minijson
 from kctx.shell.dialect import Dialect, Op
 
 TYPE_CHECKING = False
@@ -55,7 +54,7 @@ class Nu(Dialect):
                 doc["print"].append(op[1])
             else:
                 doc["call"].append(op[1])
-        return json.dumps(doc) + "\n"
+        return minijson.dumps(doc) + "\n"
 
 
 DIALECT = Nu()
