@@ -44,6 +44,12 @@ class Code:
         self.ops.append(("call", words))
         return self
 
+    def watch(self, files: list[str], stamp: str) -> Code:
+        """The hook asks for the same target again when one of `files` (team policy files) is
+        newer than `stamp`; none: it watches nothing (builtin tests only: no fork at prompts)."""
+        self.ops.append(("watch", list(files), stamp))
+        return self
+
     def print_line(self, text: str) -> Code:
         """Code that prints `text` on stdout when evaluated (for `kctx ns` and friends)."""
         self.ops.append(("print", text))
@@ -51,20 +57,6 @@ class Code:
 
     def text(self) -> str:
         return dialect(self.shell).render(self.ops)
-
-
-def policy_watch(shell: str, files: list[str], stamp: str) -> str:
-    """The definition of the hook's `__kctx_policy_changed`: true when one of the team policy
-    files is newer than this shell's stamp (builtin tests only: the prompt never forks for it)."""
-    if shell == "fish":
-        if not files:
-            return "function __kctx_policy_changed; return 1; end"
-        tests = "; or ".join(f"builtin test {quote(shell, f)} -nt {quote(shell, stamp)}" for f in files)
-        return f"function __kctx_policy_changed; {tests}; end"
-    if not files:
-        return "__kctx_policy_changed() { \\builtin return 1; }"
-    tests = " || ".join(f"{quote(shell, f)} -nt {quote(shell, stamp)}" for f in files)
-    return f"__kctx_policy_changed() {{ [[ {tests} ]]; }}"
 
 
 def visible(text: str) -> str:

@@ -275,3 +275,22 @@ def test_a_policy_edited_while_shells_are_open(tmp_path, two_servers, kubectl_bi
         assert "warning" not in b.run("true").output
         assert a.var("KCTX_TIER") == "prod"  # what it protected stays protected
         assert b.var("KCTX_TIER") == "none"
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish", "nu"])
+def test_a_policy_edited_while_a_shell_is_open_in_every_shell(shell, tmp_path, two_servers, kubectl_bin):
+    """The same watch in the other shells' hooks (bash: the test above)."""
+    team = write_policy(tmp_path / "team.yaml", "rules: []\n")
+    env = {**os.environ, "KCTX_POLICY": str(team), "KCTX_KUBECTL": kubectl_bin}
+    with PtyShell(shell, env=env) as sh:
+        sh.run("kctx use payments")
+        assert sh.var("KCTX_TIER") == "none"
+        time.sleep(0.05)
+        write_policy(team, "rules:\n  - tier: prod\n    match: {entry: payments}\n")
+        r = sh.run("kctx current")  # the next prompt
+        assert "\x1b[1;31m" in r.prompt and strip_ansi(r.prompt).startswith("⎈ payments:pay")
+        assert sh.var("KCTX_TIER") == "prod"
+        stamp = Path(sh.var("__kctx_session") + ".policy")
+        before = stamp.stat().st_mtime_ns
+        sh.run("kctx current")
+        assert stamp.stat().st_mtime_ns == before

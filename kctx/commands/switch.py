@@ -192,7 +192,7 @@ def _target_code(
     from kctx import shellcode as sh_mod
 
     code = Code(sh.name)
-    code.call(sh_mod.policy_watch(sh.name, watched or [], paths.policy_stamp_file(path)))
+    code.watch(watched or [], paths.policy_stamp_file(path))
     entry_file = paths.entry_file(entry)
     # A guarded shell reaches its entry through the API guard only: the session file alone.
     kubeconfig = path if guarded else path + os.pathsep + entry_file
@@ -237,10 +237,8 @@ def _skew(entry: str, rec: dict[str, Any], shell: str) -> str:
 
 
 def _off_code(sh: Shell, path: str, content: str, previous: str) -> str:
-    from kctx.shellcode import policy_watch
-
     code = Code(sh.name)
-    code.call(policy_watch(sh.name, [], ""))
+    code.watch([], "")
     code.set("KUBECONFIG", path, export=True)
     for var in ("KCTX_CONTEXT", "KCTX_NAMESPACE", "KCTX_TIER"):
         code.unset(var)

@@ -7,7 +7,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 # One piece of state for the shell: ("set", name, value, export), ("unset", name),
-# ("call", function) or ("print", text).
+# ("watch", policy files, stamp), ("call", function) or ("print", text).
 Op = tuple
 
 
@@ -47,7 +47,16 @@ class Dialect:
             return f"\\builtin unset {op[1]}"
         if kind == "print":
             return f"\\builtin printf '%s\\n' {self.quote(op[1])}"
+        if kind == "watch":
+            return self.watch(op[1], op[2])
         return op[1]  # a call of one of the integration's own functions
+
+    def watch(self, files: Sequence[str], stamp: str) -> str:
+        """The hook's `__kctx_policy_changed`: true when one of `files` is newer than `stamp`."""
+        if not files:
+            return "__kctx_policy_changed() { \\builtin return 1; }"
+        tests = " || ".join(f"{self.quote(f)} -nt {self.quote(stamp)}" for f in files)
+        return f"__kctx_policy_changed() {{ [[ {tests} ]]; }}"
 
     def colour(self, on: str, off: str, text: str) -> str:
         """`text` between colour escapes, marked so that the line editor counts widths right."""

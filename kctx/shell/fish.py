@@ -37,7 +37,15 @@ class Fish(Dialect):
             return f"set -e -g {op[1]}"
         if kind == "print":
             return f"builtin printf '%s\\n' {self.quote(op[1])}"
+        if kind == "watch":
+            return self.watch(op[1], op[2])
         return op[1]
+
+    def watch(self, files: Sequence[str], stamp: str) -> str:
+        if not files:
+            return "function __kctx_policy_changed; return 1; end"
+        tests = "; or ".join(f"builtin test {self.quote(f)} -nt {self.quote(stamp)}" for f in files)
+        return f"function __kctx_policy_changed; {tests}; end"
 
     def complete_item(self, value: str, help_: str) -> str:
         return f"plain,{value}\t{help_}" if help_ else f"plain,{value}"

@@ -134,7 +134,21 @@ def kctx_prompt []: nothing -> string {
     $env.__kctx?.ps1? | default ''
 }
 
+# kctx use names the team policy files in force: true when one is newer than this shell's
+# stamp. The hook then takes the same target again, with the tier in force now.
+def __kctx_policy_changed []: nothing -> bool {
+    let st = ($env.__kctx? | default {})
+    let files = ($st.policy_files? | default [])
+    if ($st.entry? | default '') == '' or ($files | is-empty) { return false }
+    let stamp = (try { ls -D $st.policy_stamp | get 0.modified } catch { return false })
+    $files | any {|f| try { (ls -D $f | get 0.modified) > $stamp } catch { false } }
+}
+
 def --env __kctx_hook [] {
+    if (__kctx_policy_changed) {
+        try { '' | save -f $env.__kctx.policy_stamp }  # once per change, even if the refresh fails
+        kctx _adopt
+    }
     __kctx_refresh
 }
 

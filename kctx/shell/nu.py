@@ -37,8 +37,9 @@ class Nu(Dialect):
         return "[" + " ".join(words) + "]"
 
     def render(self, ops: Sequence[Op]) -> str:
-        """{"env": exported variables, "unset": [...], "state": the record's fields,
-        "print": lines, "call": functions} as one line of JSON: data, never code."""
+        """{"env": exported variables, "unset": [...], "state": the record's fields (and the
+        policy files to watch), "print": lines, "call": functions} as one line of JSON: data,
+        never code."""
         doc: dict = {"env": {}, "unset": [], "state": {}, "print": [], "call": []}
         for op in ops:
             kind = op[0]
@@ -52,6 +53,9 @@ class Nu(Dialect):
                 doc["unset"].append(op[1])
             elif kind == "print":
                 doc["print"].append(op[1])
+            elif kind == "watch":  # read by the hook's __kctx_policy_changed
+                doc["state"]["policy_files"] = op[1]
+                doc["state"]["policy_stamp"] = op[2]
             else:
                 doc["call"].append(op[1])
         return minijson.dumps(doc) + "\n"
