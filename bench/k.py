@@ -132,7 +132,9 @@ def install(method: str, folder: Path, wheels: Path, env: dict[str, str], today:
 LOOP = r'''
 set -u
 export LC_ALL=C
+kc=$KUBECONFIG
 eval "$("$BIN/kctx" init bash --no-kubectl 2>/dev/null)" || exit 3
+export KUBECONFIG=$kc  # the session set up for this run (the integration adopts a new one)
 declare -A cmd=([kubectl]='command "$KUBECTL" get pods' [command]='command "$BIN/k" get pods'
                 [fast]='k get pods' [python]='KCTX_NO_FAST=1 k get pods')
 for ((i = 0; i < RUNS; i++)); do
@@ -140,7 +142,7 @@ for ((i = 0; i < RUNS; i++)); do
     if ((i % 2)); then ways=($(printf '%s\n' "${ways[@]}" | tac)); fi
     for w in "${ways[@]}"; do
         t0=$EPOCHREALTIME
-        eval "${cmd[$w]}" >/dev/null 2>&1 || { echo "FAILED $w" >&2; exit 4; }
+        eval "${cmd[$w]}" >/dev/null 2>"$TMPDIR_/err" || { echo "FAILED $w: $(tail -3 "$TMPDIR_/err")" >&2; exit 4; }
         t1=$EPOCHREALTIME
         echo "$w ${t0/./} ${t1/./}"
     done
@@ -165,7 +167,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 def measure(bindir: Path, env: dict[str, str], kubectl: str, ways: list[str], runs: int) -> dict[str, float]:
     """Median wall ms of each way, all in one bash that loaded this install's integration."""
-    e = dict(env, BIN=str(bindir), KUBECTL=kubectl, RUNS=str(runs), WAYS=" ".join(["kubectl", *ways]))
+    e = dict(env, TMPDIR_=tempfile.mkdtemp(), BIN=str(bindir), KUBECTL=kubectl, RUNS=str(runs), WAYS=" ".join(["kubectl", *ways]))
     out = sh(["bash", "--norc", "--noprofile", "-c", LOOP], e)
     times: dict[str, list[float]] = {}
     for line in out.splitlines():
@@ -184,13 +186,12 @@ def main() -> int:
     args = ap.parse_args()
 
     import wheelhouse
-    from fakeapi import FakeAPIServer, write_kubeconfig
+    from fakeapi import FakeAPIServer
 
     kubectl = real_kubectl(args.kubectl)
     methods = [m for m in args.installs.split(",") if m]
     today = today_ref(args.today)
-    with tempfile.TemporaryDirectory() as tmp, FakeAPIServer("v1.37.1", False, "dev") as api, \
-            FakeAPIServer("v1.37.1", False, "prod") as prod_api:
+    with tempfile.TemporaryDirectory() as tmp:
         print(f"building the wheelhouse, installing {', '.join(methods)} ...", file=sys.stderr)
         wheels = wheelhouse.build(Path(tmp, "wheels"), extra=("pip",))
         home = os.path.join(tmp, "home")
@@ -199,78 +200,86 @@ def main() -> int:
                 if not key.startswith(("KCTX_", "KUBE", "PYTHON", "PIP_", "VIRTUAL_ENV"))}
         base.update(HOME=home, NO_COLOR="1",
                     PATH=os.pathsep.join([os.path.dirname(kubectl), "/usr/local/bin", "/usr/bin", "/bin"]))
-        if args.direct:
-            base["KCTX_KUBECTL"] = kubectl
-        else:
-            base["KCTX_KUBECTL_MIRROR"] = "file://" + local_mirror(os.path.join(tmp, "mirror"), kubectl, "1.37.1")
-        src = os.path.join(tmp, "config")
-        write_kubeconfig(src, [{"name": "dev", "server": api, "namespace": "web"},
-                               {"name": "prod", "server": prod_api, "namespace": "payments"}])
-        results: dict[tuple[str, str], dict[str, float]] = {}
-        decision: dict[str, tuple[float, float]] | None = None
-        for method in methods:
-            bindir, extra = install(method, Path(tmp, method), wheels, base, today)
-            store = os.path.join(tmp, f"kctx-{method}")
-            env = dict(base, **extra, KCTX_HOME=store, PATH=f"{bindir}{os.pathsep}{base['PATH']}")
-            kctx = str(bindir / "kctx")
-            sh([kctx, "import", src], env)
-            sh([kctx, "tier", "prod", "prod"], env)
-            sh([kctx, "tier", "dev", "dev"], env)
-            sessions = os.path.join(store, "run", "sessions")
-            os.makedirs(sessions, mode=0o700)
-            for entry in ("dev", "prod"):
-                session = os.path.join(sessions, f"{os.getpid()}-{os.urandom(6).hex()}.json")  # as kctx use names them
-                with open(session, "w") as f:
-                    f.write('{"apiVersion":"v1","kind":"Config","preferences":{},'
-                            f'"current-context":"{entry}","contexts":[{{"name":"{entry}","context":'
-                            f'{{"cluster":"{entry}","user":"{entry}","namespace":"ns-{entry}"}}}}]}}')
-                e = dict(env, KUBECONFIG=f"{session}:{os.path.join(store, 'data', 'entries', entry + '.yaml')}")
-                # Warm up: kubectl's discovery cache, the kubectl download (versions logic), the page
-                # cache, and the note a first read leaves for the fast path.
-                for _ in range(3):
-                    sh([str(bindir / "k"), "get", "pods"], e)
-                used = kubectl
-                if not args.direct:
-                    found = subprocess.run([kctx, "kubectl", "which", entry], env=e, capture_output=True,
-                                           text=True, check=False)
-                    path = found.stdout.strip().split()[0] if found.returncode == 0 and found.stdout.strip() else ""
-                    used = path if os.path.isfile(path) else kubectl
-                ways = ["command"] if method == "today" else ["command", "fast", "python"]
-                results[(method, entry)] = measure(bindir, e, used, ways, args.runs)
-                if method == "today":  # and through its Python
-                    results[(method, entry)]["python"] = measure(bindir, dict(e, KCTX_NO_FAST="1"), used,
-                                                                 ["command"], args.runs)["command"]
-                results[(method, entry)]["_kubectl"] = used  # type: ignore[assignment]
-            if method == "venv":
-                decision = decisions(str(bindir / "k"), used, env, store, sessions, args.runs)
-        labels = {"command": "k command", "fast": "k function: fast path", "python": "k function: Python"}
-        today_labels = {"command": "today's k (its fast path)", "python": "today's k via Python"}
-        print(f"{args.runs} alternating runs of each way, `get pods` against a local fake API server, "
-              f"kubectl {'given by KCTX_KUBECTL' if args.direct else 'as chosen for the server'}; "
-              f"today = {today}")
-        print(f"{'install':7} {'entry':5} {'way of k':27} {'k':>7} {'kubectl':>8} {'added':>6}   (median wall ms)")
-        worst = float("-inf")
-        for (method, entry), r in results.items():
-            for way, ms in r.items():
-                if way.startswith("_") or way == "kubectl":
-                    continue
-                label = (today_labels if method == "today" else labels)[way]
-                added = ms - r["kubectl"]
-                print(f"{method:7} {entry:5} {label:27} {ms:7.1f} {r['kubectl']:8.1f} {added:6.1f}")
-                if way == "fast":
-                    worst = max(worst, added)
-        if decision:
-            print("\nchange on prod: KCTX_CONFIRM=prod k delete pod web-1 (decision, audit, kubectl)")
-            base_ms = decision["kubectl"][0]
-            for name, label in (("none", "no team policy"), ("policy", "team policy, 4 rules"),
-                                ("kubectl", "kubectl delete directly")):
-                w, c = decision[name]
-                print(f"  {label:26} wall {w:7.1f} ms (+{w - base_ms:5.1f})   CPU {c:7.1f} ms")
-        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-        if worst > float("-inf"):
-            print(f"largest median added by the fast path: {worst:.1f} ms (budget {BUDGET:.0f} ms): "
-                  f"{'OK' if worst <= BUDGET else 'OVER'}")
+        installs = {m: install(m, Path(tmp, m), wheels, base, today) for m in methods}
+        with FakeAPIServer("v1.37.1", False, "dev") as api, FakeAPIServer("v1.37.1", False, "prod") as prod_api:
+            measure_all(args, kubectl, tmp, base, installs, api, prod_api)
     return 0
+
+
+def measure_all(args: argparse.Namespace, kubectl: str, tmp: str, base: dict[str, str],
+                installs: dict[str, tuple[Path, dict[str, str]]], api: object, prod_api: object) -> None:
+    from fakeapi import write_kubeconfig
+
+    if args.direct:
+        base["KCTX_KUBECTL"] = kubectl
+    else:
+        base["KCTX_KUBECTL_MIRROR"] = "file://" + local_mirror(os.path.join(tmp, "mirror"), kubectl, "1.37.1")
+    src = os.path.join(tmp, "config")
+    write_kubeconfig(src, [{"name": "dev", "server": api, "namespace": "web"},
+                           {"name": "prod", "server": prod_api, "namespace": "payments"}])
+    results: dict[tuple[str, str], dict[str, float]] = {}
+    decision: dict[str, tuple[float, float]] | None = None
+    for method, (bindir, extra) in installs.items():
+        store = os.path.join(tmp, f"kctx-{method}")
+        env = dict(base, **extra, KCTX_HOME=store, PATH=f"{bindir}{os.pathsep}{base['PATH']}")
+        kctx = str(bindir / "kctx")
+        sh([kctx, "import", src], env)
+        sh([kctx, "tier", "prod", "prod"], env)
+        sh([kctx, "tier", "dev", "dev"], env)
+        sessions = os.path.join(store, "run", "sessions")
+        os.makedirs(sessions, mode=0o700)
+        for entry in ("dev", "prod"):
+            session = os.path.join(sessions, f"{os.getpid()}-{os.urandom(6).hex()}.json")  # as kctx use names them
+            with open(session, "w") as f:
+                f.write('{"apiVersion":"v1","kind":"Config","preferences":{},'
+                        f'"current-context":"{entry}","contexts":[{{"name":"{entry}","context":'
+                        f'{{"cluster":"{entry}","user":"{entry}","namespace":"ns-{entry}"}}}}]}}')
+            e = dict(env, KUBECONFIG=f"{session}:{os.path.join(store, 'data', 'entries', entry + '.yaml')}")
+            # Warm up: kubectl's discovery cache, the kubectl download (versions logic), the page
+            # cache, and the note a first read leaves for the fast path.
+            for _ in range(3):
+                sh([str(bindir / "k"), "get", "pods"], e)
+            used = kubectl
+            if not args.direct:
+                found = subprocess.run([kctx, "kubectl", "which", entry], env=e, capture_output=True,
+                                       text=True, check=False)
+                path = found.stdout.strip().split()[0] if found.returncode == 0 and found.stdout.strip() else ""
+                used = path if os.path.isfile(path) else kubectl
+            ways = ["command"] if method == "today" else ["command", "fast", "python"]
+            results[(method, entry)] = measure(bindir, e, used, ways, args.runs)
+            if method == "today":  # and through its Python
+                results[(method, entry)]["python"] = measure(bindir, dict(e, KCTX_NO_FAST="1"), used,
+                                                             ["command"], args.runs)["command"]
+            results[(method, entry)]["_kubectl"] = used  # type: ignore[assignment]
+        if method == "venv":
+            decision = decisions(str(bindir / "k"), used, env, store, sessions, args.runs)
+    labels = {"command": "k command", "fast": "k function: fast path", "python": "k function: Python"}
+    today_labels = {"command": "today's k (its fast path)", "python": "today's k via Python"}
+    print(f"{args.runs} alternating runs of each way, `get pods` against a local fake API server, "
+          f"kubectl {'given by KCTX_KUBECTL' if args.direct else 'as chosen for the server'}; "
+          f"today = {today_ref(args.today)}")
+    print(f"{'install':7} {'entry':5} {'way of k':27} {'k':>7} {'kubectl':>8} {'added':>6}   (median wall ms)")
+    worst = float("-inf")
+    for (method, entry), r in results.items():
+        for way, ms in r.items():
+            if way.startswith("_") or way == "kubectl":
+                continue
+            label = (today_labels if method == "today" else labels)[way]
+            added = ms - r["kubectl"]
+            print(f"{method:7} {entry:5} {label:27} {ms:7.1f} {r['kubectl']:8.1f} {added:6.1f}")
+            if way == "fast":
+                worst = max(worst, added)
+    if decision:
+        print("\nchange on prod: KCTX_CONFIRM=prod k delete pod web-1 (decision, audit, kubectl)")
+        base_ms = decision["kubectl"][0]
+        for name, label in (("none", "no team policy"), ("policy", "team policy, 4 rules"),
+                            ("kubectl", "kubectl delete directly")):
+            w, c = decision[name]
+            print(f"  {label:26} wall {w:7.1f} ms (+{w - base_ms:5.1f})   CPU {c:7.1f} ms")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    if worst > float("-inf"):
+        print(f"largest median added by the fast path: {worst:.1f} ms (budget {BUDGET:.0f} ms): "
+              f"{'OK' if worst <= BUDGET else 'OVER'}")
 
 
 POLICY = """\
