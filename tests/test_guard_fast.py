@@ -24,7 +24,7 @@ def k_code(shell: str = "bash") -> str:
     """The integration's `k` function and its fast path, as `kctx init` prints them."""
     from kctx.commands import init
 
-    return init._k_code(shell)
+    return init._k_code(init.dialect(shell))
 
 
 def decide(argv: list[str], env: dict[str, str], shell: str = "bash") -> str:

@@ -105,7 +105,9 @@ class Lookup:
         self._installed: list[str] | None = None
         self._aliases: dict[str, str] | None = None
         self._config: dict[str, Any] | None = None
-        self._path: tuple[str | None, str | None] | None = None
+        self._path: str | None | bool = False  # False: not looked up yet
+        self._release: dict[str, str | None] = {}
+        self.ask = True  # may run a PATH kubectl once to learn its version (not on cache-only paths)
 
     def server(self, url: str) -> dict[str, Any] | None:
         from kctx.kubectl import probe
@@ -142,12 +144,17 @@ class Lookup:
         """kubectl.download: auto (a kubectl here that fits is used), always (kctx's own copies), never."""
         return str(self._setting("download", "auto"))
 
-    def on_path(self, own: str | None) -> tuple[str | None, str | None]:
-        """(path, release) of the kubectl on PATH (release None when it cannot tell)."""
-        if self._path is None:
-            found = installed.path_kubectl(own)
-            self._path = (found, installed.path_version(found) if found else None)
-        return self._path
+    def on_path(self, own: str | None, identify: bool = True) -> tuple[str | None, str | None]:
+        """(path, release) of the kubectl on PATH (release None when it cannot tell, or when
+        not `identify`: a choice that does not depend on it runs nothing to learn it)."""
+        if self._path is False:
+            self._path = installed.path_kubectl(own)
+        found = self._path if isinstance(self._path, str) else None
+        if not found:
+            return None, None
+        if found not in self._release or (identify and self._release[found] is None and self.ask):
+            self._release[found] = installed.path_version(found, ask=identify and self.ask)
+        return found, self._release[found]
 
     def forget_installed(self) -> None:
         self._installed = self._aliases = None
@@ -173,7 +180,8 @@ def _here(lookup: Lookup, own: str | None, server_mm: tuple[int, int] | None,
     PATH's. None when there is none (or none within the policy, for a known server)."""
     cands: list[tuple[str, str | None, str]] = [
         (paths.kubectl_binary(v), v, "fallback") for v in lookup.installed]
-    path, release = lookup.on_path(own) if (server_mm or path_first or not cands) else (None, None)
+    path, release = (lookup.on_path(own, identify=server_mm is not None) if (server_mm or path_first or not cands)
+                     else (None, None))
     if path:
         cands.append((path, release, "path"))
     if server_mm is None:
@@ -230,6 +238,8 @@ def choose(name: str | None, record: dict[str, Any] | None, server: str | None =
     record = record or {}
     server = server or record.get("server") or ""
     lookup = lookup or Lookup()
+    if not network and not download:
+        lookup.ask = False  # cache-only (kctx list, the prompt marker): no kubectl is run to learn its version
     rec = lookup.server(server) if server else None
     _from_cache(c, rec)
     pin = record.get("pin")

@@ -154,8 +154,11 @@ IDENTIFY_TIMEOUT = 5.0
 _DEPTH_LIMIT = "4"  # kctx.guard.main.MAX_DEPTH: a `k` behind the name refuses at once
 
 
-def path_version(path: str) -> str | None:
-    """The release of the kubectl at `path` ('1.37.1'), None when it does not answer as kubectl."""
+def path_version(path: str, ask: bool = True) -> str | None:
+    """The release of the kubectl at `path` ('1.37.1'), None when it does not answer as kubectl.
+
+    ask=False: the cached answer only (None when it was never asked): no process is started.
+    """
     import marshal
 
     try:
@@ -174,6 +177,8 @@ def path_version(path: str) -> str | None:
     hit = known.get(real)
     if isinstance(hit, tuple) and len(hit) == 2 and hit[0] == stamp:
         return hit[1]
+    if not ask:
+        return None
     version = None if is_kctx_own(real) else _ask_version(real)
     try:
         from kctx.fsutil import atomic_write, ensure_dir
