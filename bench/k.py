@@ -82,13 +82,12 @@ def sh(cmd: list[str], env: dict[str, str] | None = None) -> str:
 
 
 def today_ref(given: str | None) -> str:
-    """The commit before scripts/k was removed (today's k), unless given."""
+    """The commit before the shell script scripts/k was removed (today's k), unless given.
+    (scripts/k came back later as the Python script file the installers rewrite.)"""
     if given:
         return given
-    gone = sh(["git", "-C", ROOT, "rev-list", "-1", "HEAD", "--", "scripts/k"]).strip()
-    if not gone or sh(["git", "-C", ROOT, "ls-tree", "HEAD", "scripts/k"]).strip():
-        return "HEAD"  # scripts/k is still here: this checkout is today
-    return gone + "^"
+    gone = sh(["git", "-C", ROOT, "log", "-1", "--diff-filter=D", "--format=%H", "HEAD", "--", "scripts/k"]).strip()
+    return gone + "^" if gone else "HEAD"  # never removed: this checkout is today
 
 
 def install(method: str, folder: Path, wheels: Path, env: dict[str, str], today: str) -> tuple[Path, dict[str, str]]:

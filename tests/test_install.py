@@ -269,20 +269,63 @@ def test_installed(method: str, wheels: Path, tmp_path: Path, kubectl_path_dir: 
     check(inst, env, tmp_path, fake_api(name="dev"), fake_api(name="prod"), link=method in ("pipx", "venv-not-activated"))
 
 
-def test_missing_packages_say_so_in_one_line(wheels: Path, tmp_path: Path, kubectl_path_dir: Path) -> None:
-    """kctx's packages gone from where the shell integration found them: one line, the fix, no
-    kubectl run unguarded."""
+def _remove_kctx(inst: Installed) -> None:
+    """kctx's folder deleted from the venv's site-packages."""
+    site = next((inst.bin.parent / "lib").glob("python*/site-packages"))
+    shutil.rmtree(site / "kctx")
+
+
+def _upgrade_python(inst: Installed) -> None:
+    """The venv's lib/pythonX.Y no longer that of its interpreter, as after the OS upgraded
+    python3.11 to 3.12 under a pipx venv: the interpreter looks for a site-packages that is not there."""
+    lib = next((inst.bin.parent / "pipx" / "venvs" / "kctx" / "lib").glob("python3.*"))
+    lib.rename(lib.with_name("python3.0"))
+
+
+BROKEN = {"venv, kctx's folder removed": ("venv-not-activated", _remove_kctx),
+          "pipx, its Python upgraded": ("pipx", _upgrade_python)}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_missing_packages_say_so_in_one_line(case: str, wheels: Path, tmp_path: Path, kubectl_path_dir: Path,
+                                              fake_api: Callable[..., FakeAPIServer]) -> None:
+    """kctx's packages gone from where its Python looks: `k` and `kctx`, as commands and as the
+    functions of a shell that loaded the integration before, say so in one line with the fix,
+    exit non-zero, and run no kubectl (no request reaches the API server)."""
+    method, breaks = BROKEN[case]
     env = {**_clean_env(tmp_path, kubectl_path_dir), "HOME": os.environ["HOME"],
            "KCTX_HOME": str(tmp_path / "kctx")}
-    bindir = _venv(tmp_path / "install", wheels, {**env, **offline(wheels)})
-    init = run([str(bindir / "kctx"), "init", "bash"], env).stdout
-    site = next((bindir.parent / "lib").glob("python*/site-packages"))
-    shutil.rmtree(site / "kctx")
-    proc = subprocess.run(["bash", "--norc", "-c", init + "\nk get pods"], env=env, capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("k:")]
-    assert len(lines) == 1 and "kctx init" in lines[0], proc.stderr
+    inst = METHODS[method](tmp_path / "install", wheels, {**env, **offline(wheels)})
+    if method == "pipx":
+        env["PATH"] = f"{inst.bin}{os.pathsep}{env['PATH']}"
+    kctx, k = str(inst.bin / "kctx"), str(inst.bin / "k")
+    api = fake_api(name="dev")
+    src = tmp_path / "config"
+    write_kubeconfig(src, [{"name": "dev", "server": api, "namespace": "web"}])
+    run([kctx, "import", str(src)], env)
+    init = run([kctx, "init", "bash"], env).stdout
+    entry = str(tmp_path / "kctx" / "data" / "entries" / "dev.yaml")
+    breaks(inst)
+    before = len(api.requests)
+
+    def one_line(cmd: list[str], prog: str, fix: str, extra: dict[str, str] | None = None) -> None:
+        proc = subprocess.run(cmd, env={**env, "KUBECONFIG": entry, **(extra or {})}, capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+        lines = proc.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"{prog}: cannot start") and fix in lines[0], proc.stderr
+        assert proc.stdout == ""
+
+    fix = "pipx reinstall kctx" if method == "pipx" else "pip install --force-reinstall kctx"
+    # The commands, as scripts run them.
+    one_line([k, "get", "pods"], "k", fix)
+    one_line([k, "delete", "pod", "x"], "k", fix)
+    one_line([kctx, "--help"], "kctx", fix)
+    one_line([kctx, "use", "dev"], "kctx", fix)
+    # The integration's functions, in a shell that loaded it while kctx was still there.
+    for line in ("k get pods", "kctx --help", "kctx use dev"):
+        one_line(["bash", "--norc", "--noprofile", "-c", f"{init}\n{line}"], line.split()[0], "kctx init")
+    assert api.requests[before:] == []
 
 
 def test_wheelhouse_is_complete(wheels: Path) -> None:

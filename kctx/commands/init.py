@@ -93,19 +93,31 @@ def start_command(module: str = "kctx.main", name: str = "kctx", own: str | None
     # kctx's own folder first (an editable install's checkout), then the site folders, last on
     # sys.path so that nothing installed shadows a standard module.
     folders = [top] + [p for p in sys.path if p != top and os.path.basename(p) in ("site-packages", "dist-packages")]
-    fix = (f"{name}: cannot start ({{e}}): kctx is no longer where its shell integration found it; "
-           "open a new shell or run kctx init again")
+    fix = (f"{name}: cannot start ({{e}}): kctx is no longer where this shell's integration found it; "
+           f"open a new shell (or run kctx init again), or if it is gone, reinstall kctx: {reinstall_hint()}")
     boot = (
         "import sys\n"
         f"sys.path += {folders!r}\n"
         + (f"sys.argv[0] = {own!r}\n" if own else "")
         + "try:\n"
         f"    from {module} import main\n"
-        "except ImportError as e:\n"
-        f"    sys.exit(f{fix!r})\n"
+        "except Exception as e:\n"
+        f"    sys.stderr.write(f{fix + chr(10)!r})\n"
+        "    sys.exit(1)\n"
         "sys.exit(main())\n"
     )
     return [py, "-I", "-S", "-c", boot]
+
+
+def reinstall_hint(prefix: str | None = None) -> str:
+    """The command that reinstalls kctx where it is installed (scripts/k and scripts/kctx, which
+    cannot import this, say the same)."""
+    where = (prefix or sys.prefix).replace("\\", "/")
+    if "/pipx/venvs/" in where:
+        return "pipx reinstall kctx"
+    if "/uv/tools/" in where:
+        return "uv tool install --reinstall kctx"
+    return "pip install --force-reinstall kctx, with the pip that installed it"
 
 
 def _k_code(d: Dialect) -> str:
