@@ -1,7 +1,7 @@
 """The fast path of the shell integration's `k`: reads in a kctx shell run kubectl without
 starting Python, from the note "<session>.k" the Python side writes; anything else, a stale or
 expired note, goes to Python. The rules come from kctx.guard.fast (the flag table and the verb
-table), and bash, zsh and fish decide alike."""
+table), and bash, zsh, fish and nushell decide alike."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from guard_support import Guarded, K, guarded_fixture  # noqa: F401 - the fixtur
 
 from kctx.guard import fast
 
-SHELLS = ("bash", "zsh", "fish")
+SHELLS = ("bash", "zsh", "fish", "nu")
 
 
 def k_code(shell: str = "bash") -> str:
@@ -36,6 +36,12 @@ def decide(argv: list[str], env: dict[str, str], shell: str = "bash") -> str:
     if shell == "fish":
         script = k_code("fish") + "\nif __kctx_k_fast $argv >/dev/null; echo FAST; else; echo SLOW; end\n"
         cmd = ["fish", "--no-config", "-c", script, "--", *argv]
+    elif shell == "nu":
+        from kctx.commands import init
+
+        words = init.dialect("nu").words(argv)
+        script = k_code("nu") + f"\nprint (if (__kctx_k_fast {words}) != '' {{ 'FAST' }} else {{ 'SLOW' }})\n"
+        cmd = ["nu", "-n", "--no-history", "-c", script]
     else:
         script = k_code(shell) + '\nif __kctx_k_fast "$@"; then echo FAST; else echo SLOW; fi\n'
         cmd = [shell, "-f" if shell == "zsh" else "--norc", "-c", script, "k", *argv]
@@ -98,9 +104,10 @@ def test_reads_skip_python(shell: tuple[Guarded, dict[str, str], Path], tmp_path
     write_note(session, str(wrapper))
     loop = {"bash": 'for i in 1 2 3 4 5 6; do k -n kube-system get pods || exit; done',
             "zsh": 'for i in 1 2 3 4 5 6; do k -n kube-system get pods || exit; done',
-            "fish": 'for i in 1 2 3 4 5 6; k -n kube-system get pods; or exit 1; end'}[shell_name]
-    cmd = ([shell_name, "--no-config", "-c"] if shell_name == "fish" else
-           [shell_name, "-f" if shell_name == "zsh" else "--norc", "-c"])
+            "fish": 'for i in 1 2 3 4 5 6; k -n kube-system get pods; or exit 1; end',
+            "nu": 'for i in 1..6 { k -n kube-system get pods; if $env.LAST_EXIT_CODE != 0 { exit 1 } }'}[shell_name]
+    cmd = ([shell_name, "--no-config", "-c"] if shell_name == "fish" else ["nu", "-n", "--no-history", "-c"]
+           if shell_name == "nu" else [shell_name, "-f" if shell_name == "zsh" else "--norc", "-c"])
     proc = subprocess.run([*cmd, k_code(shell_name) + "\n" + loop], env=env, capture_output=True, text=True,
                           timeout=120, stdin=subprocess.DEVNULL, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -146,7 +153,7 @@ def test_the_guard_through_the_function(shell: tuple[Guarded, dict[str, str], Pa
 def test_what_the_shell_leaves_to_python(shell: tuple[Guarded, dict[str, str], Path], argv: list[str]) -> None:
     _, env, wrapper = shell
     write_note(env["KUBECONFIG"].split(os.pathsep)[0], str(wrapper))
-    assert [decide(argv, env, sh) for sh in SHELLS] == ["SLOW"] * 3
+    assert [decide(argv, env, sh) for sh in SHELLS] == ["SLOW"] * len(SHELLS)
 
 
 @pytest.mark.parametrize("argv", [["get", "pods"], ["-n", "x", "get", "pods"], ["-nx", "logs", "-f", "web"],
@@ -155,7 +162,7 @@ def test_what_the_shell_leaves_to_python(shell: tuple[Guarded, dict[str, str], P
 def test_what_the_shell_runs(shell: tuple[Guarded, dict[str, str], Path], argv: list[str]) -> None:
     _, env, wrapper = shell
     write_note(env["KUBECONFIG"].split(os.pathsep)[0], str(wrapper))
-    assert [decide(argv, env, sh) for sh in SHELLS] == ["FAST"] * 3
+    assert [decide(argv, env, sh) for sh in SHELLS] == ["FAST"] * len(SHELLS)
 
 
 def test_stale_or_foreign_notes_are_ignored(shell: tuple[Guarded, dict[str, str], Path], tmp_path: Path) -> None:

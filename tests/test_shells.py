@@ -415,3 +415,32 @@ def test_strict_user_options_do_not_break_the_integration(shell, options, store)
         assert sh.run("kubectl config set-context --current --namespace=x").segment == "⎈ alpha:x "
         r = sh.run("kctx off")
         assert r.status == 0 and r.segment == "" and "parameter not set" not in r.output
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_k_and_kubectl_are_guarded_in_every_shell(shell, store):
+    """In a kctx shell of every kind, `k` (the integration's function) and the word `kubectl`
+    ask before a change to a protected entry, on the terminal; reads run at once (after the first,
+    from the session's note, without Python); exit codes are kubectl's or the guard's."""
+    require(shell)
+    prod = store["beta-prod"]
+    with PtyShell(shell, init="") as sh:
+        assert sh.run("kctx use beta-prod").status == 0
+        kind = {"bash": "type -t k", "zsh": "whence -w k", "fish": "type -t k",
+                "nu": "scope commands | where name == k | get type | to text"}[shell]
+        out = sh.run(kind).output
+        assert "function" in out or "custom" in out, out
+        r = sh.run("k get pods")
+        assert r.status == 0, r.output
+        assert os.path.exists(sh.var("__kctx_session") + ".k")  # the note: the next reads skip Python
+        r = sh.run("k -n kube-system get pods")
+        assert r.status == 0, r.output
+        assert any(p.endswith("/namespaces/kube-system/pods") for p in pod_paths(prod))
+        assert sh.run("k get pods --no-such-flag").status == 1  # kubectl's own exit code
+        for word, answer, status in (("k", "no", 5), ("kubectl", "beta-prod", 0)):
+            sh.type_line(f"{word} delete pod web-1")
+            sh.expect("type beta-prod to continue")
+            sh.p.sendline(answer)
+            m = sh._wait()
+            assert int(m.group(3)) == status, (word, sh.before)
+        assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in prod.writes()] == [("DELETE", "web-1")]

@@ -126,13 +126,7 @@ def _k_code(d: Dialect) -> str:
     from kctx.guard import fast
 
     text = paths.shell_template(d.k_template)
-    # Glob patterns of flag names (shell_rules checks them): bare in bash and zsh, where quotes
-    # would make `*` literal; fish matches quoted patterns as globs.
-    rules = fast.shell_rules()
-    if d.name == "fish":
-        patterns = {key: " ".join(d.quote(p) for p in pats) for key, pats in rules.items()}
-    else:
-        patterns = {key: "|".join(pats) for key, pats in rules.items()}
+    patterns = {key: d.flags(pats) for key, pats in fast.shell_rules().items()}
     words = d.words(start_command("kctx.guard.main", "k", shutil.which("k") or "k"))
     values = {"@K_CMD@": words, "@K_MAGIC@": d.quote(fast.MAGIC), "@K_TARGET@": patterns["target"],
               "@K_SKIP@": patterns["skip"], "@K_INLINE@": patterns["inline"]}

@@ -33,6 +33,12 @@ class Dialect:
         """Fixed words (never user data) as the template matches one of them (a `case` branch)."""
         return " | ".join(words)
 
+    def flags(self, patterns: Sequence[str]) -> str:
+        """Glob patterns of flag names (kctx.guard.fast.shell_rules: letters, `-`, `=`, a last
+        `*`) as the `k` function matches an argument against them; bare in a `case` branch,
+        where quotes would make `*` literal."""
+        return "|".join(patterns)
+
     def render(self, ops: Sequence[Op]) -> str:
         """The text the integration's `kctx` function evaluates to apply `ops`."""
         return "".join(self.line(op) + "\n" for op in ops)

@@ -28,6 +28,9 @@ class Fish(Dialect):
     def pattern(self, words: Sequence[str]) -> str:
         return " ".join(words)
 
+    def flags(self, patterns: Sequence[str]) -> str:
+        return " ".join(self.quote(p) for p in patterns)  # fish matches quoted patterns as globs
+
     def line(self, op: Op) -> str:
         kind = op[0]
         if kind == "set":

@@ -172,10 +172,12 @@ $env.config.hooks.pre_prompt = (
         ($h | describe) != 'closure' or (view source $h) !~ '__kctx_hook' })
 )
 
+@K_FUNCTION@
 # [kubectl]
-# The word kubectl goes through the guard k (nu loads this file in interactive shells).
-def --wrapped kubectl [...args: string] {
-    ^k ...$args
+# The word kubectl goes through the guard: the `k` function (its fast path). nu loads this file
+# in interactive shells.
+def --env --wrapped kubectl [...args: string] {
+    k ...$args
 }
 # [/kubectl]
 # [ps1]

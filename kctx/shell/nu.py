@@ -18,6 +18,7 @@ _OWN = "__kctx_"
 class Nu(Dialect):
     name = "nu"
     template = "kctx.nu"
+    k_template = "k.nu"  # the `k` function (kctx.guard.fast's shell half)
     load = ('kctx init nu | save -f ($nu.data-dir | path join vendor/autoload/kctx.nu)  '
             'in config.nu (after mkdir of that folder)')
     completion_protocol = "fish"  # the template's completer turns click's fish answers into records
@@ -35,6 +36,9 @@ class Nu(Dialect):
 
     def pattern(self, words: Sequence[str]) -> str:
         return "[" + " ".join(words) + "]"
+
+    def flags(self, patterns: Sequence[str]) -> str:
+        return self.words(patterns)  # a list the template's __kctx_k_is matches against
 
     def render(self, ops: Sequence[Op]) -> str:
         """{"env": exported variables, "unset": [...], "state": the record's fields (and the
