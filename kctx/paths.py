@@ -158,7 +158,15 @@ def audit_file() -> str:
 
 
 def kubectl_cache_dir() -> str:
+    """The kubectls kctx installed, one folder per version, and aliases.bin: nothing else, so
+    that its modification time changes only when what is installed does (the note of the shell's
+    `k` depends on it, kctx.guard.fast; downloads are staged, failures and locks kept, elsewhere)."""
     return os.path.join(cache_dir(), "kubectl")
+
+
+def kubectl_staging_dir() -> str:
+    """Downloads of kubectl in progress, moved into kubectl_cache_dir() once verified."""
+    return os.path.join(cache_dir(), "downloads")
 
 
 def server_versions_file() -> str:
@@ -211,7 +219,7 @@ def kubectl_aliases_file() -> str:
 
 
 def kubectl_install_lock(version: str) -> str:
-    return os.path.join(kubectl_cache_dir(), ".locks", version)
+    return os.path.join(cache_dir(), ".locks", f"kubectl-{version}")
 
 
 def crash_log() -> str:
@@ -244,12 +252,12 @@ def policy_stamp_file(session_path: str) -> str:
 
 def kubectl_failures_file() -> str:
     """marshal {version: (failed at, failures in a row, error)}: downloads backing off."""
-    return os.path.join(kubectl_cache_dir(), "failures.bin")
+    return os.path.join(cache_dir(), "kubectl-failures.bin")
 
 
 def path_versions_file() -> str:
     """marshal {real path: ((size, mtime_ns, inode), release)}: kubectls kctx did not install."""
-    return os.path.join(kubectl_cache_dir(), "path-versions.bin")
+    return os.path.join(cache_dir(), "kubectl-path-versions.bin")
 
 
 def fetch_marker(version: str) -> str:

@@ -24,9 +24,9 @@ V = "1.30.4"
 
 
 def leftovers() -> list[str]:
-    """Temp files or half-made version folders in the kubectl cache."""
+    """Temp files or half-made version folders in the kubectl cache (or its staging folder)."""
     found = []
-    for root, dirs, files in os.walk(paths.kubectl_cache_dir()):
+    for root, dirs, files in (*os.walk(paths.kubectl_cache_dir()), *os.walk(paths.kubectl_staging_dir())):
         for n in files:
             if n.endswith(".tmp"):
                 found.append(os.path.join(root, n))

@@ -311,3 +311,29 @@ def test_nothing_here_waits_for_the_download_within_a_bound(
         r = k(run_k, kubeconfig, PATH=path)
         assert r.returncode != 0 and time.monotonic() - t < 5
         assert hanging.accepted == tried
+
+
+def test_the_shells_fast_path_holds_while_the_mirror_is_broken(broken_mirror: Any, entry: Callable[..., str]) -> None:
+    """In a kctx shell the first read goes through Python, which runs the PATH kubectl and starts
+    the background download that fails; that failure touches nothing the session's note depends
+    on (kctx.guard.fast), so the next reads run from the note without Python, and nothing more
+    is said."""
+    import shlex
+
+    entry()
+    marker = shlex.quote(paths.fetch_marker(WANTED))
+    script = ('eval "$(kctx init bash --no-kubectl)" || exit 9\n'
+              "kctx use lab >/dev/null || exit 8\n"
+              "k get pods >/dev/null || exit 7\n"
+              f"while [[ -e {marker} ]]; do sleep 0.1; done\n"  # the background download, failing
+              "for i in 1 2 3; do\n"
+              "    if __kctx_k_fast get pods; then echo FAST; else echo SLOW; fi\n"
+              "    k get pods >/dev/null || exit 6\n"
+              "done\n")
+    proc = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert failures.waiting(WANTED)  # it did fail, and is remembered
+    assert proc.stdout.split() == ["FAST"] * 3, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("kctx")]
+    assert len(warnings) == 1 and "using kubectl v1.37.1 on PATH" in warnings[0], proc.stderr

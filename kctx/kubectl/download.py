@@ -351,15 +351,16 @@ def install(version: str, *, progress: bool | None = None, mirror: str | None = 
         return dest
     from kctx.fsutil import ensure_dir, file_lock
 
-    ensure_dir(paths.kubectl_cache_dir())
     # Per-version lock: a second `k` waits for the first download, then finds it installed.
     with file_lock(paths.kubectl_install_lock(version)):
         if os.path.isfile(dest):
             return dest
-        folder = ensure_dir(os.path.dirname(dest))
+        folder = os.path.dirname(dest)
         url = mirror or mirror_url()
         rel = artifact_path(version)
-        tmp = os.path.join(folder, f".kubectl.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        # Staged outside the kubectl folder, so that a failed download leaves it untouched.
+        tmp = os.path.join(ensure_dir(paths.kubectl_staging_dir()), f".kubectl-{version}.{os.getpid()}."
+                           f"{os.urandom(4).hex()}.tmp")
         show = sys.stderr.isatty() if progress is None else progress
         bar = _Progress(f"kctx: kubectl v{version}", show)
         try:
@@ -378,6 +379,8 @@ def install(version: str, *, progress: bool | None = None, mirror: str | None = 
                 raise DownloadError(f"{m.where(rel)} is empty; nothing was installed")
             from kctx.fsutil import atomic_write
 
+            ensure_dir(paths.kubectl_cache_dir())
+            ensure_dir(folder)
             atomic_write(dest + ".sha256", got["sha256"] + "\n", mode=0o644, fsync=False)
             os.chmod(tmp, 0o755)
             os.replace(tmp, dest)  # the binary appears whole, verified, or not at all

@@ -55,7 +55,7 @@ def _update(version: str, rec: tuple[float, int, str] | None) -> None:
 
     from kctx.fsutil import atomic_write, ensure_dir, file_lock
 
-    ensure_dir(paths.kubectl_cache_dir())
+    ensure_dir(paths.cache_dir())
     with file_lock(paths.versions_lock_file()):
         data = load()
         if rec is None:

@@ -183,7 +183,7 @@ def path_version(path: str, ask: bool = True) -> str | None:
     try:
         from kctx.fsutil import atomic_write, ensure_dir
 
-        ensure_dir(paths.kubectl_cache_dir())
+        ensure_dir(paths.cache_dir())
         known[real] = (stamp, version)
         atomic_write(paths.path_versions_file(), marshal.dumps(known), fsync=False)
     except OSError:
