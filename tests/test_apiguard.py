@@ -423,3 +423,95 @@ def test_a_delete_body_decides_its_dry_run():
     q = "/api/v1/namespaces/web/pods/x?dryRun=All"
     assert rules.classify("DELETE", q, body_dry=False).kind == rules.WRITE  # the body wins
     assert rules.classify("DELETE", "/api/v1/namespaces/web/pods/x", body_dry=True).kind == rules.DRY_RUN
+
+
+# -- the guard's relay, on real sockets ---------------------------------------------------------
+def _tls_pair(tmp_path: Path) -> tuple[ssl.SSLSocket, ssl.SSLSocket]:
+    """A connected TLS client and server over loopback TCP, with the guard's kind of certificate."""
+    import socket
+    import threading
+
+    from kctx.apiguard import tls
+
+    ca, cert, key = (str(tmp_path / n) for n in ("ca.pem", "server.pem", "server.key"))
+    tls._make(ca, cert, key)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[ssl.SSLSocket] = []
+    t = threading.Thread(target=lambda: accepted.append(server_ctx.wrap_socket(listener.accept()[0],
+                                                                               server_side=True)))
+    t.start()
+    client = ssl.create_default_context(cafile=ca).wrap_socket(
+        socket.create_connection(listener.getsockname()), server_hostname="127.0.0.1")
+    t.join(10)
+    listener.close()
+    return client, accepted[0]
+
+
+def test_an_upgraded_connection_flows_both_ways(tmp_path):
+    import socket
+    import threading
+
+    from kctx.apiguard import server
+
+    client, guard_side = _tls_pair(tmp_path)
+    up_guard, up_proxy = socket.socketpair()
+    relay = threading.Thread(target=server._both_ways, args=(guard_side, up_guard, b"early:"))
+    relay.start()
+    client.sendall(b"stdin")
+    got = b""
+    while len(got) < len(b"early:stdin"):
+        got += up_proxy.recv(100)
+    assert got == b"early:stdin"
+    big = os.urandom(3 * 1024 * 1024)  # more than a chunk each way: the relay waits for room
+    sender = threading.Thread(target=client.sendall, args=(big,))
+    sender.start()
+    received = b""
+    while len(received) < len(big):
+        received += up_proxy.recv(1 << 20)
+    sender.join(10)
+    assert received == big
+    sender = threading.Thread(target=up_proxy.sendall, args=(big,))
+    sender.start()
+    received = b""
+    while len(received) < len(big):
+        received += client.recv(1 << 20)
+    sender.join(10)
+    assert received == big
+    up_proxy.sendall(big[:1000])
+    up_proxy.close()  # the server side ends: what it sent still reaches the client
+    relay.join(10)
+    assert not relay.is_alive()
+    guard_side.close()  # as Guard.handle does once the relay returns
+    rest = b""
+    while data := client.recv(1 << 16):
+        rest += data
+    assert rest == big[:1000]
+
+
+def test_a_chunked_body_is_forwarded_exactly_and_nothing_after_it():
+    import socket
+
+    from kctx.apiguard import server
+
+    client, guard_side = socket.socketpair()
+    up_guard, up_proxy = socket.socketpair()
+    body = b"5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n"
+    smuggled = b"DELETE /api/v1/namespaces/payments/pods/web-1 HTTP/1.1\r\n\r\n"
+    client.sendall(body[10:] + smuggled)
+    server._Body(guard_side, body[:10]).send(up_guard, True, 0)
+    up_guard.close()
+    forwarded = b""
+    while data := up_proxy.recv(1 << 16):
+        forwarded += data
+    assert forwarded == body
+    client.sendall(b"5\r\nhellozz\r\n")  # a chunk whose end is not CRLF: nothing more goes
+    sink, drain = socket.socketpair()
+    with pytest.raises(ValueError):
+        server._Body(guard_side, b"").send(sink, True, 0)
+    sink.close()
+    cut = b""
+    while data := drain.recv(100):
+        cut += data
+    assert cut == b"5\r\nhello"

@@ -1,4 +1,4 @@
-"""The API guard process of one session: loopback HTTP in front of the real `kubectl proxy`.
+"""The API guard process of one session: loopback HTTPS in front of the real `kubectl proxy`.
 
     client ──http://127.0.0.1:PORT──▶ guard ──unix socket──▶ kubectl proxy ──▶ API server
 
@@ -15,20 +15,26 @@ upstream without the secret, its body framed by its own Content-Length or chunks
 second request can follow it), and the answer is piped back byte for byte as it arrives, so
 `logs -f`, `get -w` and upgrades stream unbuffered.
 
+One thread per client connection, blocking sockets: relaying a big list costs a recv_into
+and one TLS write per megabyte, where asyncio's TLS transport copied each chunk through
+memory BIOs and buffers (bench/apiguard.py: a third less CPU per byte).
+
 The guard exits when its session is gone (the session file removed, its shell exited, or the
 session handed to another guard), taking its kubectl proxy along.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import os
+import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 
 from kctx import audit, paths, session
@@ -40,7 +46,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_HEAD = 256 * 1024  # bytes of request line and headers
-CHUNK = 256 * 1024
+CHUNK = 1024 * 1024  # bytes one read of an answer may take
 UPSTREAM_WAIT = 30.0  # seconds a request waits for kubectl proxy to come up
 WATCH_EVERY = 1.0  # seconds between checks that the session is still there
 HEAD_TIMEOUT = 60.0
@@ -108,6 +114,10 @@ class UpstreamDown(Exception):
     pass
 
 
+class _Stop(Exception):
+    """SIGTERM: leave the accept loop now."""
+
+
 class Guard:
     def __init__(self, fd: int, s: str) -> None:
         self.fd = fd
@@ -130,12 +140,15 @@ class Guard:
         self.proxy_sock = ""
         self.proxy_started = 0.0
         self.kubectl: str | None = None
-        self.proxy_ready: asyncio.Future | None = None
-        self.stopping: asyncio.Event | None = None
+        # kubectl proxy is started by one thread only (see _keeper); the others wait on this.
+        self.proxy_cond = threading.Condition()
+        self.generation = 0  # how often _keeper has (re)started kubectl proxy
+        self.want_restart = False
+        self.closing = False
 
     # -- policy -----------------------------------------------------------------------------
     def _stamp(self) -> tuple:
-        out = []
+        out: list[tuple[int, int, int] | None] = []
         for path in (paths.config_file(), paths.hot_index_file(), paths.entry_file(self.entry)):
             try:
                 s = os.stat(path)
@@ -218,25 +231,6 @@ class Guard:
             self.proxy_error = f"no kubectl to reach {self.entry}: {e}"
             return None
 
-    async def _kubectl(self) -> str | None:
-        """The entry's kubectl, chosen in a thread: a first choice may download it, and the
-        guard keeps watching its session meanwhile."""
-        if self.kubectl is None:
-            import threading
-
-            loop = asyncio.get_running_loop()
-            done: asyncio.Future = loop.create_future()
-
-            def work() -> None:
-                found = self._resolve()
-                loop.call_soon_threadsafe(lambda: done.done() or done.set_result(found))
-
-            thread = threading.Thread(target=work, daemon=True)
-            thread.start()
-            self.kubectl = await done
-            thread.join()  # it has finished: no other thread runs when kubectl proxy is forked
-        return self.kubectl or None
-
     def start_proxy(self) -> None:
         self.proxy_started = time.monotonic()
         self.proxy_error = ""
@@ -251,9 +245,11 @@ class Guard:
         argv = [kubectl, "proxy", f"--unix-socket={self.proxy_sock}", "--disable-filter",
                 f"--context={self.entry}"]
         try:
+            # preexec_fn with other threads about: it only calls prctl (and glibc keeps malloc
+            # usable in a child forked from threads).
             self.proxy = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                           stderr=None, env=env,
-                                          preexec_fn=_die_with_parent())  # noqa: PLW1509 - one thread
+                                          preexec_fn=_die_with_parent())  # noqa: PLW1509
         except OSError as e:
             self.proxy_error = f"cannot run {kubectl}: {e.strerror}"
 
@@ -272,80 +268,100 @@ class Guard:
             except OSError:
                 pass
 
-    async def _first_proxy(self) -> None:
-        if await self._kubectl():
-            self.start_proxy()
+    def _keeper(self) -> None:
+        """Choose the entry's kubectl (a first choice may download it), start its proxy, and
+        start it again when a request finds it dead: always from this one long-lived thread,
+        since Linux sends PR_SET_PDEATHSIG when the *thread* that forked the child ends."""
+        kubectl = self._resolve()
+        with self.proxy_cond:
+            self.kubectl = kubectl
+            while not self.closing:
+                self.stop_proxy()
+                if self.kubectl:
+                    self.start_proxy()
+                self.generation += 1
+                self.want_restart = False
+                self.proxy_cond.notify_all()
+                while not self.want_restart and not self.closing:
+                    self.proxy_cond.wait()
 
-    async def upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        assert self.proxy_ready is not None
-        await asyncio.shield(self.proxy_ready)
+    def upstream(self) -> socket.socket:
+        """A connection to kubectl proxy, having it restarted when it is gone."""
         deadline = time.monotonic() + UPSTREAM_WAIT
         while True:
-            if self.proxy is None or self.proxy.poll() is not None:
-                if self.proxy is not None or not self.proxy_error or time.monotonic() - self.proxy_started > 5:
-                    if self.proxy is not None:
-                        self.proxy_error = f"kubectl proxy exited ({self.proxy.returncode}); see {_log_hint(self.s)}"
-                    if time.monotonic() - self.proxy_started > 2:
-                        self.stop_proxy()
-                        self.start_proxy()
-                if self.proxy is None:
-                    raise UpstreamDown(self.proxy_error)
+            with self.proxy_cond:
+                self.proxy_cond.wait_for(lambda: self.generation > 0)
+                if self.proxy is None or self.proxy.poll() is not None:
+                    if self.proxy is not None or not self.proxy_error or time.monotonic() - self.proxy_started > 5:
+                        if self.proxy is not None:
+                            self.proxy_error = (f"kubectl proxy exited ({self.proxy.returncode}); "
+                                                f"see {_log_hint(self.s)}")
+                        if time.monotonic() - self.proxy_started > 2:
+                            seen = self.generation
+                            self.want_restart = True
+                            self.proxy_cond.notify_all()
+                            self.proxy_cond.wait_for(lambda seen=seen: self.generation != seen or self.closing)
+                    if self.proxy is None:
+                        raise UpstreamDown(self.proxy_error)
+                where = self.proxy_sock
+            up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                return await asyncio.open_unix_connection(self.proxy_sock, limit=CHUNK)
+                up.connect(where)
+                return up
             except (FileNotFoundError, ConnectionRefusedError):
+                up.close()
                 if time.monotonic() > deadline:
                     raise UpstreamDown(f"kubectl proxy did not come up; see {_log_hint(self.s)}") from None
-                await asyncio.sleep(0.01)
+                time.sleep(0.01)
 
     # -- requests ---------------------------------------------------------------------------
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_writer = None
+    def handle(self, raw: socket.socket, ctx: ssl.SSLContext) -> None:
+        """One client connection, in a thread of its own (blocking sockets: the relay of a big
+        answer then costs one recv_into and one TLS write per chunk, nothing more)."""
+        conn: socket.socket = raw
+        up = None
         try:
-            sock = writer.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            upstream_writer = await self._handle(reader, writer)
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            raw.settimeout(HEAD_TIMEOUT)
+            conn = ctx.wrap_socket(raw, server_side=True)
+            up = self._handle(conn)
+        except (OSError, ValueError):  # ssl.SSLError, timeouts and resets are OSErrors
             pass
         finally:
-            for w in (upstream_writer, writer):
-                if w is not None:
+            for sock in (up, conn):
+                if sock is not None:
                     try:
-                        w.close()
+                        sock.close()
                     except OSError:
                         pass
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> asyncio.StreamWriter | None:
-        try:
-            data = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT)
-        except asyncio.LimitOverrunError:
-            writer.write(answer(431, "kctx guard: request head too large"))
-            await writer.drain()
+    def _handle(self, conn: ssl.SSLSocket) -> socket.socket | None:
+        got = _read_head(conn, time.monotonic() + HEAD_TIMEOUT)
+        if got is None:
+            conn.sendall(answer(431, "kctx guard: request head too large"))
             return None
+        data, rest = got
         head = parse_head(data)
         if head is None:
-            writer.write(answer(400, "kctx guard: malformed request"))
-            await writer.drain()
+            conn.sendall(answer(400, "kctx guard: malformed request"))
             return None
         auth = head.values("authorization")
         if len(auth) != 1 or not hmac.compare_digest(auth[0].encode("latin-1"), self.bearer):
-            writer.write(answer(401, "kctx guard: this endpoint answers only the kctx shell it belongs "
+            conn.sendall(answer(401, "kctx guard: this endpoint answers only the kctx shell it belongs "
                                      "to (its session's token); use the KUBECONFIG kctx set"))
-            await writer.drain()
             return None
         upgrade = bool(head.values("upgrade")) or any(
             "upgrade" in v.lower() for v in head.values("connection"))
         te = [t.strip().lower() for v in head.values("transfer-encoding") for t in v.split(",") if t.strip()]
         cl = {v.strip() for v in head.values("content-length")}
         if te and cl or len(cl) > 1 or (cl and not next(iter(cl)).isdigit()):
-            writer.write(answer(400, "kctx guard: conflicting request body framing"))
-            await writer.drain()
+            conn.sendall(answer(400, "kctx guard: conflicting request body framing"))
             return None
         if te and te != ["chunked"]:
-            writer.write(answer(501, "kctx guard: transfer coding not supported"))
-            await writer.drain()
+            conn.sendall(answer(501, "kctx guard: transfer coding not supported"))
             return None
         length = int(next(iter(cl))) if cl else 0
+        body = _Body(conn, rest)
         req = rules.classify(head.method, head.target, upgrade)
         early = b""
         if head.method == "DELETE" and not req.passes and (te or length):
@@ -353,34 +369,34 @@ class Guard:
             if te or length > MAX_HEAD:
                 req = rules.classify(head.method, head.target, upgrade, body_dry=False)
             else:
-                early = await asyncio.wait_for(reader.readexactly(length), HEAD_TIMEOUT)
+                early = body.exactly(length)
                 length = 0
                 ctype = (head.values("content-type") or [""])[0]
                 req = rules.classify(head.method, head.target, upgrade,
                                      body_dry=rules.body_dry_run(early, ctype))
         refusal = self.judge(req, head)
         if refusal is not None:
-            writer.write(refusal)
-            await writer.drain()
+            conn.sendall(refusal)
             return None
         try:
-            up_r, up_w = await self.upstream()
+            up = self.upstream()
         except UpstreamDown as e:
-            writer.write(answer(502, f"kctx guard for {self.entry}: {e}"))
-            await writer.drain()
+            conn.sendall(answer(502, f"kctx guard for {self.entry}: {e}"))
             return None
-        sock = up_w.get_extra_info("socket")
-        up_w.write(self._forward_head(head, upgrade) + early)
+        conn.settimeout(None)  # a watch or `logs -f` may be quiet for hours
+        continuing = any(v.lower() == "100-continue" for v in head.values("expect"))
+        up.sendall(self._forward_head(head, upgrade) + early)
         if upgrade:
-            await _both_ways(reader, up_w, up_r, writer)
-            return up_w
-        body = asyncio.ensure_future(_send_body(reader, up_w, bool(te), length))
+            _both_ways(conn, up, body.take())
+            return up
+        if continuing and (te or length):
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")  # the guard asks for the body itself
         try:
-            await _pipe(up_r, writer)
-        finally:
-            body.cancel()
-        del sock
-        return up_w
+            body.send(up, bool(te), length)
+        except (OSError, ValueError):
+            pass  # kubectl proxy may answer (and close) before taking the whole body
+        _pipe(up, conn)
+        return up
 
     def _forward_head(self, head: Head, upgrade: bool) -> bytes:
         lines = [f"{head.method} {head.target} {head.version}"]
@@ -397,36 +413,44 @@ class Guard:
             return time.monotonic() - self.started < 10  # the launcher writes it just after starting us
         return state["pid"] == os.getpid()
 
-    async def watch(self) -> None:
-        assert self.stopping is not None
-        while not self.stopping.is_set():
-            try:
-                await asyncio.wait_for(self.stopping.wait(), WATCH_EVERY)
-            except TimeoutError:
-                pass
-            if not self.session_alive():
-                self.stopping.set()
-                return
-            self.reload()
+    def run(self) -> None:
+        """Accept clients (a thread each) until the session is gone or SIGTERM comes."""
+        def stop(*_: object) -> None:
+            raise _Stop
 
-    async def run(self) -> None:
-        self.stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
-        listener = socket.socket(fileno=self.fd)
-        listener.setblocking(False)
+        signal.signal(signal.SIGTERM, stop)
         from kctx.apiguard import tls
 
-        server = await asyncio.start_server(self.handle, sock=listener, limit=MAX_HEAD, ssl=tls.server_context(),
-                                            ssl_handshake_timeout=HEAD_TIMEOUT)
-        watcher = asyncio.ensure_future(self.watch())
-        self.proxy_ready = asyncio.ensure_future(self._first_proxy())
+        ctx = tls.server_context()
+        listener = socket.socket(fileno=self.fd)
+        listener.settimeout(WATCH_EVERY)
+        threading.Thread(target=self._keeper, daemon=True).start()
+        checked = time.monotonic()
         try:
-            await self.stopping.wait()
+            while True:
+                try:
+                    raw, _ = listener.accept()
+                except TimeoutError:
+                    pass
+                except OSError:  # out of file descriptors, say: let connections finish
+                    time.sleep(0.05)
+                else:
+                    raw.settimeout(None)
+                    threading.Thread(target=self.handle, args=(raw, ctx), daemon=True).start()
+                if time.monotonic() - checked >= WATCH_EVERY:
+                    checked = time.monotonic()
+                    if not self.session_alive():
+                        return
+                    self.reload()
+        except _Stop:
+            return
         finally:
-            server.close()
-            watcher.cancel()
-            self.stop_proxy()
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            listener.close()
+            with self.proxy_cond:
+                self.closing = True
+                self.stop_proxy()
+                self.proxy_cond.notify_all()
 
     def cleanup(self) -> None:
         """Remove the session's guard files when the session is over (not when handed on)."""
@@ -466,59 +490,160 @@ def _die_with_parent() -> Any:
     return setup
 
 
-async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+def _read_head(conn: socket.socket, deadline: float) -> tuple[bytes, bytes] | None:
+    """The request head (through its blank line) and what came after it; None when too large."""
+    buf = bytearray()
     while True:
-        data = await src.read(CHUNK)
+        end = buf.find(b"\r\n\r\n", max(0, len(buf) - CHUNK_SEEN))
+        if end >= 0:
+            return bytes(buf[:end + 4]), bytes(buf[end + 4:])
+        if len(buf) > MAX_HEAD:
+            return None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        conn.settimeout(left)
+        data = conn.recv(65536)
         if not data:
+            raise ConnectionError("closed before its request")
+        buf += data
+
+
+CHUNK_SEEN = 65536 + 3  # a new recv can complete "\r\n\r\n" at most 3 bytes before it
+
+
+class _Body:
+    """The client's request body: what came with the head first, then the connection."""
+
+    def __init__(self, conn: socket.socket, rest: bytes) -> None:
+        self.conn = conn
+        self.buf = bytearray(rest)
+
+    def take(self) -> bytes:
+        out, self.buf = bytes(self.buf), bytearray()
+        return out
+
+    def _fill(self) -> None:
+        data = self.conn.recv(CHUNK)
+        if not data:
+            raise ConnectionError("the client closed in its request body")
+        self.buf += data
+
+    def exactly(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            self._fill()
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def line(self) -> bytes:
+        while True:
+            end = self.buf.find(b"\r\n")
+            if end >= 0:
+                return self.exactly(end + 2)
+            if len(self.buf) > MAX_HEAD:
+                raise ValueError("chunk line too long")
+            self._fill()
+
+    def send(self, dst: socket.socket, chunked: bool, length: int) -> None:
+        """Forward exactly one request body, then nothing more from this client."""
+        if not chunked:
+            while length > 0:
+                if not self.buf:
+                    self._fill()
+                data = self.exactly(min(length, len(self.buf)))
+                length -= len(data)
+                dst.sendall(data)
             return
-        dst.write(data)
-        await dst.drain()
-
-
-async def _both_ways(c_r: asyncio.StreamReader, u_w: asyncio.StreamWriter, u_r: asyncio.StreamReader,
-                     c_w: asyncio.StreamWriter) -> None:
-    tasks = [asyncio.ensure_future(_pipe(c_r, u_w)), asyncio.ensure_future(_pipe(u_r, c_w))]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()
-
-
-async def _send_body(src: asyncio.StreamReader, dst: asyncio.StreamWriter, chunked: bool, length: int) -> None:
-    """Forward exactly one request body, then nothing more from this client."""
-    try:
-        if chunked:
-            while True:
-                line = await src.readuntil(b"\r\n")
-                size_text = line.split(b";", 1)[0].strip()
-                if not size_text or len(size_text) > 16 or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
-                    dst.close()
-                    return
-                size = int(size_text, 16)
-                dst.write(line)
-                if size == 0:
-                    while True:
-                        trailer = await src.readuntil(b"\r\n")
-                        dst.write(trailer)
-                        if trailer == b"\r\n":
-                            await dst.drain()
-                            return
-                data = await src.readexactly(size + 2)
-                if data[-2:] != b"\r\n":
-                    dst.close()
-                    return
-                dst.write(data)
-                await dst.drain()
-        while length > 0:
-            data = await src.read(min(length, CHUNK))
-            if not data:
+        while True:
+            line = self.line()
+            size_text = line.split(b";", 1)[0].strip()
+            if not size_text or len(size_text) > 16 or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
+                raise ValueError("bad chunk size")
+            size = int(size_text, 16)
+            dst.sendall(line)
+            if size == 0:
+                while line != b"\r\n":  # the trailers, through the blank line
+                    line = self.line()
+                    dst.sendall(line)
                 return
-            length -= len(data)
-            dst.write(data)
-            await dst.drain()
-    except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
-        dst.close()
+            sent = 0
+            while sent < size:  # a big chunk goes on in pieces, never held whole
+                if not self.buf:
+                    self._fill()
+                piece = self.exactly(min(size - sent, len(self.buf)))
+                dst.sendall(piece)
+                sent += len(piece)
+            if self.exactly(2) != b"\r\n":
+                raise ValueError("bad chunk end")
+            dst.sendall(b"\r\n")
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    """Copy the answer as it arrives: whatever one recv returns is written at once (no
+    buffering: watch events and log lines go out when they come), big reads when it streams."""
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    recv_into, sendall = src.recv_into, dst.sendall
+    while True:
+        n = recv_into(buf)
+        if not n:
+            return
+        sendall(view[:n])
+
+
+def _both_ways(client: ssl.SSLSocket, up: socket.socket, early: bytes) -> None:
+    """Relay an upgraded connection (exec, attach, port-forward) both ways in this one thread:
+    an SSL socket must not be read and written by two threads at once."""
+    client.setblocking(False)
+    up.setblocking(False)
+    to_up = bytearray(early)
+    to_client = bytearray()
+    writing = b""  # a TLS write that wanted to wait is retried with the same bytes
+    client_open = up_open = True
+    while True:
+        if (not client_open or not up_open) and not to_up and not to_client and not writing:
+            return
+        if not up_open and not client_open:
+            return
+        readers: list[socket.socket] = []
+        if client_open and up_open and len(to_up) < CHUNK:
+            readers.append(client)
+        if up_open and client_open and len(to_client) < CHUNK:
+            readers.append(up)
+        writers: list[socket.socket] = []
+        if to_up:
+            writers.append(up)
+        if to_client or writing:
+            writers.append(client)
+        ready = client in readers and client.pending()
+        r, w, _ = select.select(readers, writers, [], 0 if ready else None)
+        if client in readers and (ready or client in r):
+            try:
+                data = client.recv(CHUNK)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                pass
+            else:
+                if data:
+                    to_up += data
+                else:
+                    client_open = False
+        if up in r:
+            data = up.recv(CHUNK)
+            if data:
+                to_client += data
+            else:
+                up_open = False
+        if up in w:
+            del to_up[:up.send(to_up)]
+        if client in w:
+            if not writing:
+                writing, to_client = bytes(to_client[:CHUNK]), to_client[CHUNK:]
+            try:
+                n = client.send(writing)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                continue
+            writing = writing[n:]
 
 
 def main() -> int:
@@ -532,8 +657,7 @@ def main() -> int:
         sys.stderr.write(f"kctx guard: cannot start for {s}: {e}\n")
         return 1
     try:
-        asyncio.run(guard.run())
+        guard.run()
     finally:
-        guard.stop_proxy()
         guard.cleanup()
     return 0
