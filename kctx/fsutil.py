@@ -43,6 +43,40 @@ def stage(path: str, data: bytes | str, mode: int = 0o600, fsync: bool = True, e
     return tmp
 
 
+def stage_batch(folder: str, files: list[tuple[str, bytes]]) -> list[tuple[str, os.stat_result]]:
+    """Write each (name, data) to a 0600 temp file in `folder` (private already), and flush them
+    all with one sync: [(temp file, its stat)], for os.replace. Nothing is left on failure.
+
+    For thousands of files at once (kctx import): one sync instead of an fsync per file, and
+    no chmod per file unless the umask takes bits from 0600."""
+    umask = os.umask(0o077)
+    os.umask(umask)
+    tmps: list[str] = []
+    stats: list[os.stat_result] = []
+    tag = f"{os.getpid()}.{os.urandom(4).hex()}"
+    try:
+        for name, data in files:
+            tmp = f"{folder}{os.sep}.{name}.{tag}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            tmps.append(tmp)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                if umask & 0o600:
+                    os.fchmod(fd, 0o600)
+                stats.append(os.fstat(fd))  # the mtime and size the index records
+            finally:
+                os.close(fd)
+        if tmps:
+            os.sync()
+    except BaseException:
+        for tmp in tmps:
+            discard(tmp)
+        raise
+    return list(zip(tmps, stats))
+
+
 def discard(tmp: str) -> None:
     try:
         os.unlink(tmp)

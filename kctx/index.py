@@ -25,12 +25,13 @@ from kctx.fsutil import atomic_write
 
 TYPE_CHECKING = False  # no typing (nor __future__) at run time: each costs every `k`
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 else:
     Any = object
 
 VERSION = 1  # of index.json / index.bin
-_TABLE_VERSION = 4  # of the lookup table and the per-entry copies
+_TABLE_VERSION = 5  # of the lookup table and the per-entry copies
 
 # What a record holds. kctx knows: tier, tier_source (how the tier was decided: kctx.names), pin,
 # source, context (the name in the source file). Derived from the entry file: server, cluster,
@@ -142,8 +143,11 @@ def _build_table(stamp: tuple) -> tuple:
     namespaces = "\n".join(_printable(entries[n].get("namespace")) for n in names)
     # Each entry's original context name (`kctx use arn:aws:eks:...` finds the entry by it).
     contexts = "\n".join(_printable(entries[n].get("context")) for n in names).encode()
+    # What `kctx list` shows, column by column (marshal decodes lists of strings far faster than
+    # 10,000 records): the entry file stamps tell whether the listing is still current.
+    listing = tuple([entries[n].get(key) for n in names] for key in LISTING_KEYS)
     table = (_TABLE_VERSION, stamp, "\n".join(names).encode(), offsets.tobytes(), b"".join(blobs), tiers, namespaces,
-             contexts)
+             contexts, listing)
     try:
         atomic_write(paths.entries_lookup_file(), marshal.dumps(table), fsync=False)
     except OSError:
@@ -160,7 +164,7 @@ def _table() -> tuple:
     try:
         with open(paths.entries_lookup_file(), "rb") as f:
             table = marshal.loads(f.read())
-        if isinstance(table, tuple) and len(table) == 8 and table[0] == _TABLE_VERSION and table[1] == stamp:
+        if isinstance(table, tuple) and len(table) == 9 and table[0] == _TABLE_VERSION and table[1] == stamp:
             return table
     except (OSError, EOFError, ValueError, TypeError):
         pass
@@ -236,6 +240,49 @@ def by_context(context: str) -> list[str]:
         found.append(names[hay.count(b"\n", 0, i)].decode())
         i = hay.find(key, i + 1)
     return found
+
+
+LISTING_KEYS = ("tier", "server", "namespace", "error", "pin", "mtime_ns", "size")
+
+
+def listing(is_entry_name: "Callable[[str], bool]") -> tuple[list[str], dict[str, list[Any]]]:
+    """Entry names sorted, and per key of LISTING_KEYS its value for each: `kctx list` without
+    decoding every record. Raises Stale when the index cannot be read or the entry files are not
+    the ones it describes (one added, removed or changed: one stat each, as the store checks)."""
+    try:
+        table = _table()
+        names = table[2].decode().split("\n") if table[2] else []
+    except (OSError, EOFError, ValueError, TypeError, UnicodeDecodeError):
+        raise Stale from None
+    cols = dict(zip(LISTING_KEYS, table[8]))
+    if not _files_match(dict(zip(names, zip(cols["mtime_ns"], cols["size"]))), is_entry_name):
+        raise Stale
+    return names, cols
+
+
+def _files_match(stamps: dict[str, tuple[int, int]], is_entry_name: "Callable[[str], bool]") -> bool:
+    """The entry files are those of `stamps` ({name: (mtime_ns, size)}), none changed; a file
+    whose name is no entry name (the store ignores it) does not count."""
+    seen = 0
+    try:
+        with os.scandir(paths.entries_dir()) as it:
+            for de in it:
+                if de.name[-5:] != ".yaml":
+                    continue
+                stamp = stamps.get(de.name[:-5])
+                if stamp is None:
+                    if is_entry_name(de.name[:-5]):
+                        return False
+                    continue
+                st = de.stat()
+                if st.st_mtime_ns != stamp[0] or st.st_size != stamp[1]:
+                    return False
+                seen += 1
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return seen == len(stamps)
 
 
 def columns() -> tuple[list[str], list[str], list[str]]:

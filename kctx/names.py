@@ -65,9 +65,26 @@ def sanitise(name: str) -> str:
 
 
 # -- words and tiers ----------------------------------------------------------------------------
+_WORD: Any = None  # the pattern, compiled on first use
+
+
 def words(text: str) -> list[str]:
     """The words of a name, lower-cased: split at punctuation, between letters and digits, and
     at camelCase humps (`myProdCluster` → my prod cluster, `prod01` → prod 01, `k3d` → k 3 d)."""
+    global _WORD
+    if _WORD is None:
+        import re
+
+        # An upper-case run not followed by lower case (HTTP in HTTPServer), a capitalised or
+        # lower-case word, a run of digits; anything else (punctuation, non-ASCII) separates.
+        _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z][a-z]*|[a-z]+|[0-9]+").findall
+    if not text.isascii():
+        return _unicode_words(text)
+    return [w.lower() for w in _WORD(text)]
+
+
+def _unicode_words(text: str) -> list[str]:
+    """words() where a non-ASCII lower-case letter (which separates) also ends a hump: HTTPé."""
     out: list[str] = []
     cur = ""
     prev = ""
@@ -89,6 +106,12 @@ def words(text: str) -> list[str]:
     if cur:
         out.append(cur)
     return [w.lower() for w in out]
+
+
+def _joined(text: str) -> str:
+    """The words of `text` between spaces: a phrase's words follow each other in it when
+    f" {phrase} " is a substring (what _contains answers, at C speed)."""
+    return " " + " ".join(words(text)) + " "
 
 
 def _contains(haystack: list[str], needle: list[str]) -> bool:
@@ -116,14 +139,22 @@ def infer_tier(cfg: dict[str, Any], context: str, cluster: str = "", server: str
                entry: str = "") -> tuple[str, dict[str, str]]:
     """(tier, where it came from) from the words of the context, cluster and server host names,
     and of the entry's own name (which --prefix or a kubeadm file's name may have given it)."""
-    fields = [("context", words(context)), ("cluster", words(cluster)), ("server", words(server_host(server))),
-              ("entry", words(entry))]
-    for tier, word in tier_words(cfg):
-        phrase = words(word)
+    fields = [("context", _joined(context)), ("cluster", _joined(cluster)),
+              ("server", _joined(server_host(server))), ("entry", _joined(entry))]
+    for tier, word, phrase in _phrases(cfg):
         for where, found in fields:
-            if _contains(found, phrase):
+            if phrase in found:
                 return tier, {"by": "word", "word": word, "in": where}
     return "none", {"by": "default"}
+
+
+_PHRASES: list[Any] = [None, []]  # (cfg, its tier words as phrases): one import asks thousands of times
+
+
+def _phrases(cfg: dict[str, Any]) -> list[tuple[str, str, str]]:
+    if _PHRASES[0] is not cfg:
+        _PHRASES[:] = [cfg, [(t, w, _joined(w)) for t, w in tier_words(cfg) if words(w)]]
+    return _PHRASES[1]  # type: ignore[no-any-return]
 
 
 def describe_source(source: dict[str, Any] | None) -> str:

@@ -5,10 +5,15 @@ makes of it; tables, colours and the escaping of text from files are here too, s
 command prints the same way. Messages for people go to stderr (info), never into the output.
 """
 
+from __future__ import annotations
+
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # kctx list imports this module: no typing at start
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 # The colours of a check's level (doctor) and of other status words: SGR codes.
 LEVELS = {"ok": ("ok  ", "32"), "warn": ("warn", "33"), "fail": ("FAIL", "1;31")}

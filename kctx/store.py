@@ -14,7 +14,7 @@ from typing import Any
 from kctx import index as idx
 from kctx import paths
 from kctx.errors import FatalError
-from kctx.fsutil import atomic_write, discard, ensure_dir, file_lock, stage
+from kctx.fsutil import atomic_write, ensure_dir, file_lock, stage_batch
 from kctx.names import FACTS, MAX_NAME, sanitise, valid_name
 
 __all__ = ["MAX_NAME", "Entry", "ImportReport", "Store", "check_name", "sanitise", "valid_name"]
@@ -120,6 +120,10 @@ class Store:
 
     def __init__(self) -> None:
         self.dir = paths.entries_dir()
+        self._config: dict[str, Any] | None = None  # loaded once for all the entries derived
+
+    def _file(self, name: str) -> str:
+        return f"{self.dir}{os.sep}{name}.yaml"  # paths.entry_file, without its lookups per entry
 
     # -- reading ------------------------------------------------------------------------------
     def _derive(self, name: str, rec: dict[str, Any], st: os.stat_result,
@@ -129,7 +133,7 @@ class Store:
 
         rec = dict(rec)
         rec["mtime_ns"], rec["size"] = st.st_mtime_ns, st.st_size
-        path = paths.entry_file(name)
+        path = self._file(name)
         try:
             info = kubeconfig.describe_entry(kubeconfig.read(path) if doc is None else doc, name, path)
             rec.update(info)
@@ -143,9 +147,11 @@ class Store:
 
         context, cluster, server = rec["context"], rec.get("cluster") or "", rec.get("server") or ""
         if "tier" not in rec:  # a file dropped into the folder by hand, or a rebuilt index
-            from kctx import config
+            if self._config is None:
+                from kctx import config
 
-            rec["tier"], rec["tier_source"] = names.infer_tier(config.load(), context, cluster, server, name)
+                self._config = config.load()
+            rec["tier"], rec["tier_source"] = names.infer_tier(self._config, context, cluster, server, name)
         rec.update(names.facts_of(context, cluster, server, rec.get("user") or ""))
         return rec
 
@@ -178,8 +184,9 @@ class Store:
                 changed = True
         return fresh, changed
 
-    def entries(self) -> dict[str, Entry]:
-        """Every entry, sorted by name; stale index records are refreshed (and saved when possible)."""
+    def entries(self, only: "set[str] | None" = None) -> dict[str, Entry]:
+        """Every entry (or those named in `only`), sorted by name; stale index records are
+        refreshed (and saved when possible)."""
         index = idx.current()
         fresh, changed = self._fresh(index)
         if changed:
@@ -191,7 +198,20 @@ class Store:
                         idx.write(fresh)
             except OSError:
                 pass  # a read-only store can still be listed
-        return {name: _entry(name, fresh[name], self.dir) for name in sorted(fresh)}
+        wanted = sorted(fresh) if only is None else sorted(n for n in only if n in fresh)
+        return {name: _entry(name, fresh[name], self.dir) for name in wanted}
+
+    def listing(self) -> tuple[list[str], dict[str, list[Any]]]:
+        """What `kctx list` shows (index.listing: names, and a column per key), refreshed through
+        entries() when an entry file changed."""
+        for _ in range(2):
+            try:
+                return idx.listing(valid_name)
+            except idx.Stale:
+                entries = self.entries()  # derives what changed and saves the index when it can
+        # A store that cannot be saved (read-only): the columns from the entries themselves.
+        recs = {n: _record_of(e) for n, e in entries.items()}
+        return list(recs), {key: [r.get(key) for r in recs.values()] for key in idx.LISTING_KEYS}
 
     def find(self, name: str) -> Entry | None:
         return self.entries().get(name)
@@ -355,7 +375,7 @@ class Store:
             for name, (doc, source, context) in planned.items():
                 text = kubeconfig.yaml_dump(doc)
                 if name in index:
-                    current = _read_text(paths.entry_file(name))
+                    current = _read_text(self._file(name))
                     if current == text:
                         report.unchanged.append(name)
                         continue
@@ -373,20 +393,10 @@ class Store:
                     hint="--force replaces them, --prefix P imports under other names",
                 )
             # Stage every file first: a full disk fails here, before anything in the store changed.
-            staged: list[tuple[str, str]] = []
-            try:
-                for name, text in writes:
-                    staged.append((stage(os.path.join(self.dir, name + ".yaml"), text, fsync=False, ensure=False),
-                                   name))
-                if staged:
-                    os.sync()  # one flush for the batch instead of an fsync per file
-            except BaseException:
-                for tmp, _ in staged:
-                    discard(tmp)
-                raise
-            for tmp, name in staged:
-                os.replace(tmp, paths.entry_file(name))
-            for name, text in writes:
+            staged = stage_batch(self.dir, [(name + ".yaml", text.encode("utf-8")) for name, text in writes])
+            for (tmp, _), (name, _) in zip(staged, writes):
+                os.replace(tmp, self._file(name))
+            for (_, st), (name, _) in zip(staged, writes):
                 doc, source, context = planned[name]
                 old = index.get(name, {})
                 rec = {"pin": old.get("pin"), "source": source, "context": context}
@@ -395,7 +405,7 @@ class Store:
                 elif _chosen(old):
                     rec["tier"], rec["tier_source"] = old["tier"], old.get("tier_source") or {"by": "kctx tier"}
                 # Otherwise _derive infers it from the context, cluster and server names.
-                index[name] = self._derive(name, rec, os.stat(paths.entry_file(name)), doc)
+                index[name] = self._derive(name, rec, st, doc)
             if tier:
                 for name in report.unchanged:
                     index[name] = {**index[name], "tier": tier, "tier_source": {"by": "--tier"}}

@@ -5,13 +5,23 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
 
 from kctx import paths
 from kctx.errors import FatalError
 from kctx.kubectl import choice, installed, versions
 from kctx.render import emit_json, info, safe, table
-from kctx.store import Entry, Store
+
+TYPE_CHECKING = False  # kctx list imports this module: no typing, no dataclasses (kctx.store) at start
+if TYPE_CHECKING:
+    from typing import Any
+
+    from kctx.store import Entry
+
+
+def _store() -> Any:
+    from kctx.store import Store
+
+    return Store()
 
 
 def _record(e: Entry) -> dict[str, Any]:
@@ -25,7 +35,7 @@ def _entry_or_active(name: str | None) -> Entry:
         name = session.active_entry()
         if name is None:
             raise FatalError("this shell targets no entry", hint="name one: kctx kubectl which NAME")
-    return Store().get(name)
+    return _store().get(name)
 
 
 def _size(n: int) -> str:
@@ -85,7 +95,7 @@ def which(name: str | None, output: str) -> int:
 
 
 def pin(name: str, version: str) -> int:
-    store = Store()
+    store = _store()
     e = store.get(name)
     if version == "auto":
         store.set_pin(e.name, None)
@@ -151,7 +161,7 @@ def _usage() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     used: dict[str, list[str]] = {}
     missing: dict[str, list[str]] = {}
     cache_dir = paths.kubectl_cache_dir() + os.sep
-    for e in Store().entries().values():
+    for e in _store().entries().values():
         if e.error:
             continue
         c = choice.choose(e.name, _record(e), network=False, download=False, lookup=lookup)
@@ -215,9 +225,10 @@ def prune(dry_run: bool) -> int:
 # -- kctx list columns ------------------------------------------------------------------------
 
 
-def version_columns(entries: dict[str, Entry]) -> dict[str, dict[str, Any]]:
+def version_columns(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per entry, from the caches only (no network): server version, kubectl, skew.
 
+    `records`: {name: {"server", "pin", "tier", "error"}} (an index record has these keys).
     {name: {"server_version", "kubectl", "kubectl_source", "installed", "skew_ok", "note"}}
     """
     lookup = choice.Lookup(full=True)
@@ -225,23 +236,26 @@ def version_columns(entries: dict[str, Entry]) -> dict[str, dict[str, Any]]:
     # Cache-only, so the columns are the same for one pin and one server record: entries on one
     # server, and entries whose servers have no record yet (10,000 entries: one choice, not 10,000).
     seen: dict[tuple[str | None, str], dict[str, Any]] = {}
-    for e in entries.values():
-        if e.error:
-            out[e.name] = {"server_version": None, "kubectl": None, "kubectl_source": None,
-                           "installed": False, "skew_ok": None, "note": ""}
+    broken = {"server_version": None, "kubectl": None, "kubectl_source": None, "installed": False,
+              "skew_ok": None, "note": ""}
+    for name, rec in records.items():
+        if rec.get("error"):
+            out[name] = dict(broken)
             continue
-        key = (e.pin, e.server if e.server and lookup.server(e.server) else "")
+        server, pin = rec.get("server") or "", rec.get("pin")
+        key = (pin, server if server and lookup.server(server) else "")
         known = seen.get(key)
         if known is not None:
-            out[e.name] = known
+            out[name] = known
             continue
-        c = choice.choose(e.name, _record(e), network=False, download=False, lookup=lookup)
+        c = choice.choose(name, {"server": server, "pin": pin, "tier": rec.get("tier")}, network=False,
+                          download=False, lookup=lookup)
         note = ""
         if c.skew_ok is False and c.server_mm:
             note = f"{choice.MARKER} skew: server {c.server_mm[0]}.{c.server_mm[1]}"
         elif c.server_error and not c.server_version:
             note = "server version unknown"
-        out[e.name] = seen[key] = {
+        out[name] = seen[key] = {
             "server_version": c.server_version, "kubectl": c.version or c.wanted,
             "kubectl_source": c.source, "installed": bool(c.path), "skew_ok": c.skew_ok, "note": note,
         }

@@ -1,13 +1,25 @@
 """import, list, show, tier, rm, rename: the commands that read and change the store."""
 
+from __future__ import annotations
+
 import os
 import sys
-from typing import Any
 
 from kctx import config, paths, session
 from kctx.errors import FatalError
 from kctx.render import emit_json, info, safe, table
-from kctx.store import Entry, Store
+
+TYPE_CHECKING = False  # kctx list imports this module: no typing, no dataclasses (kctx.store) at start
+if TYPE_CHECKING:
+    from typing import Any
+
+    from kctx.store import Entry
+
+
+def _store() -> Any:
+    from kctx.store import Store
+
+    return Store()
 
 
 def default_sources() -> list[str]:
@@ -60,7 +72,7 @@ def import_(files: list[str], tier: str | None, strict: bool, force: bool, prefi
         raise FatalError(f"unknown tier {tier!r}", hint="tiers: " + ", ".join(cfg["tiers"]))
     if naming not in ("short", "full"):
         raise FatalError(f"unknown naming {naming!r}", hint="--names short or --names full")
-    report = Store().import_files(files or default_sources(), tier=tier, strict=strict, force=force, prefix=prefix,
+    report = _store().import_files(files or default_sources(), tier=tier, strict=strict, force=force, prefix=prefix,
                                   naming=naming)
     if output == "json":
         emit_json(report.as_dict())
@@ -77,7 +89,8 @@ def import_(files: list[str], tier: str | None, strict: bool, force: bool, prefi
             info(f"named: {safe(context)} as {entry}")
     if report.named:
         info("(kctx import --names full keeps the contexts' own names; kctx use accepts them too)")
-    store = with_policy(cfg, Store().entries())
+    shown = {n for names in (report.imported, report.updated, report.unchanged) for n in names[:20]}
+    store = with_policy(cfg, _store().entries(only=shown))
 
     def line(verb: str, names: list[str]) -> None:
         if names:
@@ -95,30 +108,57 @@ def import_(files: list[str], tier: str | None, strict: bool, force: bool, prefi
 def list_(output: str) -> int:
     from kctx.commands.kubectl_cmds import kubectl_cell, server_version_cell, version_columns
 
-    entries = Store().entries()
-    active = session.active_entry()
-    if output == "name":
-        sys.stdout.write("".join(n + "\n" for n in entries))
-        return 0
-    cfg = config.load()
-    entries = with_policy(cfg, entries)
-    cols = version_columns(entries)  # from the version caches only: never a network call
     if output == "json":
+        cfg = config.load()
+        entries = with_policy(cfg, _store().entries())
+        active = session.active_entry()
+        cols = version_columns({n: {"server": e.server, "pin": e.pin, "tier": e.tier, "error": e.error}
+                                for n, e in entries.items()})  # from the version caches only: never a network call
         emit_json([{**e.as_dict(), "protected": config.is_protected(cfg, e.tier) or _policy_protected(e),
                     "active": e.name == active, **cols[e.name]} for e in entries.values()])
         return 0
-    if not entries:
+    # 10,000 entries: the index's listing columns, no Entry built, no record decoded.
+    from kctx import index
+    from kctx.names import valid_name
+
+    try:
+        names, listing = index.listing(valid_name)
+    except index.Stale:
+        names, listing = _store().listing()
+    if output == "name":
+        sys.stdout.write("".join(n + "\n" for n in names))
+        return 0
+    tiers = _tiers_in_force(config.load(), names, listing["tier"])
+    if not names:
         info("no entries yet: 'kctx import' splits your kubeconfig into entries")
         return 0
+    records = {n: {"server": s, "pin": p, "tier": t, "error": err}
+               for n, s, p, t, err in zip(names, listing["server"], listing["pin"], tiers, listing["error"])}
+    cols = version_columns(records)
+    active = session.active_entry()
     rows = []
-    for e in entries.values():
-        mark = "*" if e.name == active else " "
-        server = f"(broken: {e.error})" if e.error else safe(e.server)
-        col = cols[e.name]
-        rows.append([f"{mark} {e.name}", e.tier, server, safe(e.namespace or "default"),
+    for name, tier, server, namespace, error in zip(names, tiers, listing["server"], listing["namespace"],
+                                                    listing["error"]):
+        col = cols[name]
+        rows.append([f"{'*' if name == active else ' '} {name}", tier,
+                     f"(broken: {error})" if error else safe(server or ""), safe(namespace or "default"),
                      server_version_cell(col), kubectl_cell(col), col["note"]])
     sys.stdout.write(table(["  NAME", "TIER", "SERVER", "NAMESPACE", "VERSION", "KUBECTL", ""], rows))
     return 0
+
+
+def _tiers_in_force(cfg: dict[str, Any], names: list[str], tiers: list[str]) -> list[str]:
+    """The tiers with the team policy applied (with_policy, for columns)."""
+    from kctx import policy
+
+    compiled = policy.load(cfg)
+    policy.warn(compiled)
+    if not compiled.rules:
+        return [t or "none" for t in tiers]
+    from kctx.store import load_hot_index
+
+    applied = policy.apply(cfg, load_hot_index(), compiled)
+    return [applied[n]["tier"] if n in applied else (t or "none") for n, t in zip(names, tiers)]
 
 
 def _cas(e: Any) -> set[str]:
@@ -136,9 +176,9 @@ def show(name: str, output: str) -> int:
     from kctx.names import describe_source
 
     cfg = config.load()
-    entries = Store().entries()
+    entries = _store().entries()
     if name not in entries:
-        Store().get(name)  # the one "no entry named" error
+        _store().get(name)  # the one "no entry named" error
     e = with_policy(cfg, {name: entries[name]})[name]
     protected = config.is_protected(cfg, e.tier) or _policy_protected(e)
     mine = _cas(e)
@@ -171,7 +211,7 @@ def show(name: str, output: str) -> int:
 
 
 def tier(name: str, tier_name: str | None) -> int:
-    store = Store()
+    store = _store()
     cfg = config.load()
     if tier_name is None:
         e = store.get(name)
@@ -188,7 +228,7 @@ def tier(name: str, tier_name: str | None) -> int:
 
 
 def rm(names: list[str]) -> int:
-    store = Store()
+    store = _store()
     for name in names:
         store.get(name)  # all or nothing: check every name before removing any
     for name in names:
@@ -198,7 +238,7 @@ def rm(names: list[str]) -> int:
 
 
 def rename(old: str, new: str) -> int:
-    e = Store().rename(old, new)
+    e = _store().rename(old, new)
     info(f"renamed {old} to {e.name}")
     if session.active_entry() == old:
         info(f"this shell still targets the old file: run 'kctx use {e.name}'")

@@ -110,13 +110,13 @@ class Lookup:
         self.ask = True  # may run a PATH kubectl once to learn its version (not on cache-only paths)
 
     def server(self, url: str) -> dict[str, Any] | None:
-        from kctx.kubectl import probe
+        if self._cache is None:  # the import once, not per entry of kctx list
+            from kctx.kubectl import probe
 
-        if self._full and self._cache is None:
+            if not self._full:
+                return probe.cached_fast(url)
             self._cache = probe.load_cache()
-        if self._cache is not None:
-            return self._cache.get(url)
-        return probe.cached_fast(url)
+        return self._cache.get(url)
 
     @property
     def installed(self) -> list[str]:
