@@ -122,7 +122,7 @@ def _printable(value: object) -> str:
     return value if isinstance(value, str) and value.isprintable() else ""
 
 
-def _build_table(stamp: tuple) -> tuple:
+def _build_tables(stamp: tuple) -> tuple[tuple, tuple]:
     from array import array
 
     try:
@@ -143,16 +143,17 @@ def _build_table(stamp: tuple) -> tuple:
     namespaces = "\n".join(_printable(entries[n].get("namespace")) for n in names)
     # Each entry's original context name (`kctx use arn:aws:eks:...` finds the entry by it).
     contexts = "\n".join(_printable(entries[n].get("context")) for n in names).encode()
-    # What `kctx list` shows, column by column (marshal decodes lists of strings far faster than
-    # 10,000 records): the entry file stamps tell whether the listing is still current.
-    listing = tuple([entries[n].get(key) for n in names] for key in LISTING_KEYS)
     table = (_TABLE_VERSION, stamp, "\n".join(names).encode(), offsets.tobytes(), b"".join(blobs), tiers, namespaces,
-             contexts, listing)
+             contexts)
+    # What `kctx list` shows, column by column (marshal decodes lists of strings far faster than
+    # 10,000 records), in a file of its own so that `kctx use` does not read it.
+    listing = (_TABLE_VERSION, stamp, names, tuple([entries[n].get(key) for n in names] for key in LISTING_KEYS))
     try:
         atomic_write(paths.entries_lookup_file(), marshal.dumps(table), fsync=False)
+        atomic_write(paths.entries_listing_file(), marshal.dumps(listing), fsync=False)
     except OSError:
         pass  # a read-only cache only costs speed
-    return table
+    return table, listing
 
 
 def _table() -> tuple:
@@ -164,11 +165,11 @@ def _table() -> tuple:
     try:
         with open(paths.entries_lookup_file(), "rb") as f:
             table = marshal.loads(f.read())
-        if isinstance(table, tuple) and len(table) == 9 and table[0] == _TABLE_VERSION and table[1] == stamp:
+        if isinstance(table, tuple) and len(table) == 8 and table[0] == _TABLE_VERSION and table[1] == stamp:
             return table
     except (OSError, EOFError, ValueError, TypeError):
         pass
-    return _build_table(stamp)
+    return _build_tables(stamp)[0]
 
 
 def _from_table(name: str) -> tuple[tuple, dict[str, Any] | None]:
@@ -250,11 +251,21 @@ def listing(is_entry_name: "Callable[[str], bool]") -> tuple[list[str], dict[str
     decoding every record. Raises Stale when the index cannot be read or the entry files are not
     the ones it describes (one added, removed or changed: one stat each, as the store checks)."""
     try:
-        table = _table()
-        names = table[2].decode().split("\n") if table[2] else []
-    except (OSError, EOFError, ValueError, TypeError, UnicodeDecodeError):
+        stamp = _stat(paths.hot_index_file())
+    except OSError:
         raise Stale from None
-    cols = dict(zip(LISTING_KEYS, table[8]))
+    try:
+        with open(paths.entries_listing_file(), "rb") as f:
+            listing = marshal.loads(f.read())
+        if not (isinstance(listing, tuple) and len(listing) == 4 and listing[0] == _TABLE_VERSION
+                and listing[1] == stamp):
+            raise ValueError
+    except (OSError, EOFError, ValueError, TypeError):
+        try:
+            listing = _build_tables(stamp)[1]
+        except (OSError, EOFError, ValueError, TypeError):
+            raise Stale from None
+    names, cols = listing[2], dict(zip(LISTING_KEYS, listing[3]))
     if not _files_match(dict(zip(names, zip(cols["mtime_ns"], cols["size"]))), is_entry_name):
         raise Stale
     return names, cols
