@@ -15,18 +15,13 @@ Usage: python bench/kubectl_choice.py [--entries N] [--runs R]
 
 from __future__ import annotations
 
-import os
-import sys
-
-# bench/ holds a json.py (bench/json.py): keep it from shadowing the standard module.
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
-
 import argparse
 import json
 import marshal
+import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 

@@ -25,10 +25,8 @@ from __future__ import annotations
 import os
 import sys
 
-# bench/ holds a json.py (bench/json.py): keep it from shadowing the standard module.
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
 
 import argparse
 import socket

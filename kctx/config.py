@@ -11,6 +11,7 @@ import os
 
 from kctx import paths
 from kctx.errors import FatalError
+from kctx.fsutil import read_marshal
 
 # typing costs ~13 ms to import on a slow machine, more than half of what `kctx use` may take.
 TYPE_CHECKING = False
@@ -250,8 +251,7 @@ def load() -> dict[str, Any]:
     stamp = (_VERSION, path, st.st_mtime_ns, st.st_size, st.st_ino)
     compiled = paths.compiled_config_file()
     try:
-        with open(compiled, "rb") as f:
-            cached_stamp, cfg = marshal.loads(f.read())
+        cached_stamp, cfg = read_marshal(compiled)
         if cached_stamp == stamp:
             return cfg
     except (OSError, EOFError, ValueError, TypeError):

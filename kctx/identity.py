@@ -113,13 +113,11 @@ def is_ip(host: str) -> bool:
 
 
 def _read_cache() -> dict[str, tuple[float, tuple[str, ...]]]:
-    import marshal
-
     from kctx import paths
+    from kctx.fsutil import read_marshal
 
     try:
-        with open(paths.addresses_cache_file(), "rb") as f:
-            data = marshal.load(f)
+        data = read_marshal(paths.addresses_cache_file())
         if isinstance(data, dict) and data.get("version") == CACHE_VERSION and isinstance(data.get("hosts"), dict):
             return data["hosts"]
     except (OSError, EOFError, ValueError, TypeError):

@@ -21,7 +21,7 @@ import marshal
 import os
 
 from kctx import paths
-from kctx.fsutil import atomic_write
+from kctx.fsutil import atomic_write, read_marshal
 
 TYPE_CHECKING = False  # no typing (nor __future__) at run time: each costs every `k`
 if TYPE_CHECKING:
@@ -99,8 +99,7 @@ def _decode(data: object) -> dict[str, dict[str, Any]] | None:
 def hot() -> dict[str, dict[str, Any]]:
     """Every record, from index.bin; {} when the store has no entries folder; else Stale when unreadable."""
     try:
-        with open(paths.hot_index_file(), "rb") as f:
-            entries = _decode(marshal.loads(f.read()))
+        entries = _decode(read_marshal(paths.hot_index_file()))
     except FileNotFoundError:
         if not os.path.isdir(paths.entries_dir()):
             return {}
@@ -126,8 +125,7 @@ def _build_tables(stamp: tuple) -> tuple[tuple, tuple]:
     from array import array
 
     try:
-        with open(paths.hot_index_file(), "rb") as f:
-            entries = _decode(marshal.loads(f.read()))
+        entries = _decode(read_marshal(paths.hot_index_file()))
     except (OSError, EOFError, ValueError, TypeError):
         raise Stale from None
     if entries is None:
@@ -163,8 +161,7 @@ def _table() -> tuple:
     except OSError:
         raise Stale from None
     try:
-        with open(paths.entries_lookup_file(), "rb") as f:
-            table = marshal.loads(f.read())
+        table = read_marshal(paths.entries_lookup_file())
         if isinstance(table, tuple) and len(table) == 8 and table[0] == _TABLE_VERSION and table[1] == stamp:
             return table
     except (OSError, EOFError, ValueError, TypeError):
@@ -202,8 +199,7 @@ def record(name: str) -> dict[str, Any] | None:
     own = paths.entry_record_file(name)
     try:
         index_stat = _stat(paths.hot_index_file())
-        with open(own, "rb") as f:
-            version, stamps, rec = marshal.loads(f.read())
+        version, stamps, rec = read_marshal(own)
         if version == _TABLE_VERSION and stamps == (index_stat, entry_stat) and entry_stat is not None:
             return rec
     except (OSError, EOFError, ValueError, TypeError):
@@ -255,8 +251,7 @@ def listing(is_entry_name: "Callable[[str], bool]") -> tuple[list[str], dict[str
     except OSError:
         raise Stale from None
     try:
-        with open(paths.entries_listing_file(), "rb") as f:
-            listing = marshal.loads(f.read())
+        listing = read_marshal(paths.entries_listing_file())
         if not (isinstance(listing, tuple) and len(listing) == 4 and listing[0] == _TABLE_VERSION
                 and listing[1] == stamp):
             raise ValueError

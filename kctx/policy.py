@@ -22,6 +22,7 @@ import marshal
 import os
 
 from kctx import paths
+from kctx.fsutil import read_marshal
 
 TYPE_CHECKING = False  # no typing (nor __future__) at run time: `k` imports this module
 if TYPE_CHECKING:
@@ -169,8 +170,7 @@ def load(cfg: dict[str, Any]) -> Compiled:
     cache_path = paths.policy_file()
     cached: dict[str, Any] = {}
     try:
-        with open(cache_path, "rb") as f:
-            doc = marshal.load(f)
+        doc = read_marshal(cache_path)
         if isinstance(doc, dict) and doc.get("version") == _VERSION:
             cached = doc["files"]
     except (OSError, EOFError, ValueError, TypeError, KeyError):
@@ -331,8 +331,7 @@ def apply(cfg: dict[str, Any], index: dict[str, dict[str, Any]], compiled: Compi
     cache_path = paths.policy_tiers_file()
     hits: dict[str, Any] | None = None
     try:
-        with open(cache_path, "rb") as f:
-            cached_stamp, cached_hits = marshal.load(f)
+        cached_stamp, cached_hits = read_marshal(cache_path)
         if cached_stamp == stamp:
             hits = cached_hits
     except (OSError, EOFError, ValueError, TypeError):

@@ -19,6 +19,7 @@ import time
 
 from kctx import index, minijson, paths
 from kctx.fsutil import atomic_write, ensure_dir
+from kctx.names import valid_name  # the one entry-name rule (kctx.names imports only os)
 
 OFF_CONTEXT = "kctx-off (this shell targets nothing: kctx use NAME)"
 SWEEP_EVERY = 600  # seconds between sweeps of session files whose shell is gone
@@ -27,16 +28,6 @@ _HEX = set("0123456789abcdef")
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-
-# -- names ----
-_NAME_START = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-_NAME_CHARS = _NAME_START | set("._-")
-
-
-def valid_name(name: str) -> bool:
-    """store.valid_name, without importing the store (dataclasses and typing cost ~30 ms)."""
-    return 0 < len(name) <= 63 and name[0] in _NAME_START and set(name) <= _NAME_CHARS
 
 
 # A guarded shell's KUBECONFIG is its session file alone (kctx.apiguard); `k` reaches the entry

@@ -14,6 +14,7 @@ import marshal
 import os
 
 from kctx import paths
+from kctx.fsutil import read_marshal
 from kctx.guard.args import Parsed, parse
 
 TYPE_CHECKING = False
@@ -74,8 +75,7 @@ def load(path: str) -> dict[str, Any] | None:
     stamp = (_CACHE_VERSION, os.path.abspath(path), st.st_mtime_ns, st.st_size, st.st_ino)
     cache = paths.kuberc_cache_file()
     try:
-        with open(cache, "rb") as f:
-            cached_stamp, compiled = marshal.loads(f.read())
+        cached_stamp, compiled = read_marshal(cache)
         if cached_stamp == stamp:
             return compiled  # type: ignore[no-any-return]
     except (OSError, EOFError, ValueError, TypeError):

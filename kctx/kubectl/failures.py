@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from kctx import paths
+from kctx.fsutil import read_marshal
 
 FIRST = 300.0  # seconds after the first failure
 LONGEST = 6 * 3600.0
@@ -25,11 +26,9 @@ def backoff(failures: int) -> float:
 
 
 def load() -> dict[str, tuple[float, int, str]]:
-    import marshal
 
     try:
-        with open(paths.kubectl_failures_file(), "rb") as f:
-            data = marshal.load(f)
+        data = read_marshal(paths.kubectl_failures_file())
         return data if isinstance(data, dict) else {}
     except (OSError, EOFError, ValueError, TypeError):
         return {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from kctx import paths
+from kctx.fsutil import read_marshal
 from kctx.kubectl import versions
 
 # Scripts of kctx's that must never be taken for kubectl carry this text near their start.
@@ -77,11 +78,9 @@ def installed_versions() -> list[str]:
 
 def load_aliases() -> dict[str, str]:
     """{wanted release: installed release} for releases the mirror lacked (another patch of the minor)."""
-    import marshal
 
     try:
-        with open(paths.kubectl_aliases_file(), "rb") as f:
-            data = marshal.load(f)
+        data = read_marshal(paths.kubectl_aliases_file())
         return data if isinstance(data, dict) else {}
     except (OSError, EOFError, ValueError, TypeError):
         return {}
@@ -168,8 +167,7 @@ def path_version(path: str, ask: bool = True) -> str | None:
         return None
     stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
     try:
-        with open(paths.path_versions_file(), "rb") as f:
-            known = marshal.load(f)
+        known = read_marshal(paths.path_versions_file())
         if not isinstance(known, dict):
             known = {}
     except (OSError, EOFError, ValueError, TypeError):

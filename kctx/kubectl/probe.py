@@ -17,6 +17,7 @@ import sys
 import time
 
 from kctx import paths
+from kctx.fsutil import read_marshal
 
 TYPE_CHECKING = False  # typing costs milliseconds to import; `k` imports this module
 if TYPE_CHECKING:
@@ -66,8 +67,7 @@ def cached_fast(server: str) -> dict[str, Any] | None:
     if not server:
         return None
     try:
-        with open(paths.server_version_hot_file(hot_key(server)), "rb") as f:
-            version, rec = marshal.load(f)
+        version, rec = read_marshal(paths.server_version_hot_file(hot_key(server)))
         if version == CACHE_VERSION and isinstance(rec, dict):
             return rec
     except (OSError, EOFError, ValueError, TypeError):

@@ -2,7 +2,7 @@
 
 Each sample is a fresh `python -I -S` that imports the module and parses and writes one
 session kubeconfig, as `k` and `kctx use` do; the baseline is the same Python doing nothing.
-    python bench/json.py [-n 30]
+    python bench/hot_json.py [-n 30]
 """
 
 import argparse
