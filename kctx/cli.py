@@ -23,7 +23,7 @@ def _entry_names(ctx: click.Context, param: click.Parameter, incomplete: str) ->
 
     from kctx import session
 
-    names, tiers, _ = session.completion_columns()
+    names, tiers, _ = session.completion_columns(in_force=True)
     return [CompletionItem(n, help=t or None) for n, t in zip(names, tiers) if n.startswith(incomplete)]
 
 

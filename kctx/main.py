@@ -124,7 +124,7 @@ def _complete() -> int | None:
     from kctx import session
 
     if kind in (table.ENTRY, table.ENTRIES):
-        names, tiers = session.completion_columns()[:2]
+        names, tiers = session.completion_columns(in_force=True)[:2]
         items = [(n, t) for n, t in zip(names, tiers) if n.startswith(incomplete)]
     elif kind == table.NAMESPACE:
         items = [(n, "") for n in session.used_namespaces() if n.startswith(incomplete)]

@@ -215,20 +215,36 @@ def entries_by_context(context: str) -> list[str]:
         return sorted(n for n, rec in store.load_hot_index().items() if rec.get("context") == context)
 
 
-def completion_columns() -> tuple[list[str], list[str], list[str]]:
-    """Entry names, their tiers and their namespaces ('' when none), for completion: fast, never raises."""
+def completion_columns(in_force: bool = False) -> tuple[list[str], list[str], list[str]]:
+    """Entry names, their tiers and their namespaces ('' when none), for completion: fast, never
+    raises. in_force: the tiers in force (the team policy applied), for what completion shows."""
     try:
         try:
-            return index.columns()
+            names, tiers, namespaces = index.columns()
         except index.Stale:
             from kctx import store
 
             records = store.load_hot_index()
+            names = sorted(records)
+            tiers = [str(records[n].get("tier") or "") for n in names]
+            namespaces = [ns if isinstance(ns := records[n].get("namespace"), str) and ns.isprintable() else ""
+                          for n in names]
     except Exception:  # noqa: BLE001 - a completion never prints a traceback
         return [], [], []
-    names = sorted(records)
-    return (names, [str(records[n].get("tier") or "") for n in names],
-            [ns if isinstance(ns := records[n].get("namespace"), str) and ns.isprintable() else "" for n in names])
+    if in_force and names:
+        try:
+            from kctx import config, policy
+
+            cfg = config.load()
+            compiled = policy.load(cfg)
+            if compiled.rules:
+                from kctx import store
+
+                applied = policy.apply(cfg, store.load_hot_index(), compiled)
+                tiers = [str(applied[n].get("tier") or "") if n in applied else t for n, t in zip(names, tiers)]
+        except Exception:  # noqa: BLE001, S110 - the personal tiers, rather than no completion
+            pass
+    return names, tiers, namespaces
 
 
 def entry_names() -> list[str]:

@@ -68,3 +68,21 @@ def test_tiers_complete(tmp_path):
 
 def test_subcommands_complete():
     assert {"import", "list", "show", "tier", "rm", "rename"} <= set(bash_complete("kctx "))
+
+
+def test_entry_completion_shows_the_tier_in_force(tmp_path, monkeypatch):
+    """A team policy's tier, not only the personal one, is what Tab shows beside the name."""
+    _store(tmp_path)
+    policy = tmp_path / "team.yaml"
+    policy.write_text("rules:\n  - {tier: prod, match: {entry: dev}}\n")
+
+    def zsh_items(env_extra):
+        env = {**os.environ, "_KCTX_COMPLETE": "zsh_complete", "COMP_WORDS": "kctx use ", "COMP_CWORD": "2",
+               **env_extra}
+        out = subprocess.run([f"{BIN}/kctx"], env=env, capture_output=True, text=True, check=True).stdout
+        lines = out.splitlines()
+        return {lines[i + 1]: lines[i + 2] for i in range(0, len(lines) - 2, 3) if lines[i] == "plain"}
+
+    assert zsh_items({})["dev"] == "dev"
+    assert zsh_items({"KCTX_POLICY": str(policy)})["dev"] == "prod"
+    assert zsh_items({"KCTX_POLICY": str(policy)})["prod-eu"] == "prod"

@@ -146,3 +146,25 @@ def test_integration_found_in_startup_files(rc: str, line: str, run_kctx: Run, s
     r = run_kctx("doctor", "--offline")
     assert f"shell integration set up in {path}" in r.stdout
     assert r.returncode == 0, r.stdout
+
+
+def test_team_policy_files_checked(run_kctx: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """doctor reads each policy file afresh: a good one's rules counted, a broken one's file and
+    line named, a missing one said; never a traceback."""
+    good = tmp_path / "good.yaml"
+    good.write_text("rules:\n  - {tier: prod, match: {entry: 'prod-*'}}\n  - {tier: dev, match: {entry: 'kind-*'}}\n")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("rules:\n  - tier: prod\n    match: {entry: x}\n  - tier: prod\n    colour: red\n")
+    monkeypatch.setenv("KCTX_POLICY", f"{good}:{broken}:{tmp_path / 'missing.yaml'}")
+    r = run_kctx("doctor", "--offline")
+    assert "Traceback" not in r.stdout + r.stderr
+    assert r.returncode == 1
+    oks = "\n".join(lines_at(r.stdout, "ok  "))
+    fails = "\n".join(lines_at(r.stdout, "FAIL"))
+    assert f"policy: {good}: 2 rule(s)" in oks
+    assert f"{broken}:5: rule 2: unknown key 'colour'" in fails
+    assert f"{tmp_path / 'missing.yaml'}: cannot read the policy file" in fails
+    monkeypatch.delenv("KCTX_POLICY")
+    r = run_kctx("doctor", "--offline", "-o", "json")
+    checks = [c for c in json.loads(r.stdout)["checks"] if c["check"] == "policy"]
+    assert [c["level"] for c in checks] == ["ok"] and "no team policy" in checks[0]["message"]

@@ -279,10 +279,28 @@ def _doctor_config(r: Report) -> None:
     r.ok("config", f"configuration valid ({paths.config_file() if os.path.exists(paths.config_file()) else 'defaults'})")
 
 
+def _doctor_policy(r: Report) -> None:
+    """Each team policy file, read afresh (not from the cache): readable, valid, its rules."""
+    from kctx import config, policy
+
+    files = policy.files(config.load())
+    if not files:
+        r.ok("policy", "no team policy (config 'policy', KCTX_POLICY)")
+        return
+    for path in files:
+        try:
+            rules = policy.parse(path)
+        except policy.PolicyError as e:
+            r.fail("policy", str(e), fix=f"correct {path}; until then kctx keeps its last good rules in force")
+            continue
+        r.ok("policy", f"{path}: {len(rules)} rule(s)")
+
+
 def doctor(offline: bool, fix: bool, output: str) -> int:
     r = Report()
     r.guarded("integration", _doctor_integration, r)
     r.guarded("config", _doctor_config, r)
+    r.guarded("policy", _doctor_policy, r)
     r.guarded("file modes", _doctor_modes, r, fix)
     r.guarded("sessions", _doctor_sessions, r, fix)
     r.guarded("API guard", _doctor_guard, r)
