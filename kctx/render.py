@@ -19,14 +19,15 @@ if TYPE_CHECKING:
 LEVELS = {"ok": ("ok  ", "32"), "warn": ("warn", "33"), "fail": ("FAIL", "1;31")}
 
 
-def show(output: str, data: Any, text: Callable[[Any], str]) -> None:
-    """Print a command's result: JSON for output 'json', else text(data) (nothing when it is '')."""
+def show(output: str, data: Any, text: Callable[[Any], str], stream: Any = None) -> None:
+    """Print a command's result: JSON for output 'json', else text(data) (nothing when it is '')
+    on `stream` (stdout; stderr for a report meant for people, such as import's)."""
     if output == "json":
         emit_json(data)
         return
     out = text(data)
     if out:
-        sys.stdout.write(out)
+        (stream or sys.stdout).write(out)
 
 
 def colour_on() -> bool:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 
-from kctx import paths
+from kctx import paths, render
 from kctx.errors import FatalError
 from kctx.kubectl import choice, installed, versions
-from kctx.render import emit_json, info, safe, table
+from kctx.render import info, safe, table
 
 TYPE_CHECKING = False  # kctx list imports this module: no typing, no dataclasses (kctx.store) at start
 if TYPE_CHECKING:
@@ -71,23 +70,24 @@ def which(name: str | None, output: str) -> int:
                           f"{failures.age(time.time() - failed[0])} ago: {failed[2]}"
                           + (f" (k tries again in {failures.age(wait[0])}; kctx kubectl install {c.wanted} tries now)"
                              if wait else ""))
-    if output == "json":
-        emit_json({"entry": e.name, "installed": here, **c.as_dict(), "download_error": download_error})
-        return 0
+    render.show(output, {"entry": e.name, "installed": here, **c.as_dict(), "download_error": download_error},
+                lambda _: _which_text(e, c, download_error))
+    return 0
+
+
+def _which_text(e: Entry, c: Any, download_error: str | None) -> str:
+    """The kubectl's path (stdout), why it is that one (stderr)."""
     for w in c.warnings:
         info(f"kctx: {w}")
     if download_error:
         info(f"kctx: {download_error}")
     if c.path:
-        sys.stdout.write(f"{c.path}\n")
         info(f"{e.name}: {c.reason}" + (f" → kubectl v{c.version}" if c.version and c.source != "pin" else ""))
-        return 0
+        return f"{c.path}\n"
     if c.wanted:
-        where = paths.kubectl_binary(c.version or c.wanted)
-        sys.stdout.write(f"{where}\n")
         info(f"{e.name}: {c.reason}; kubectl v{c.wanted} is not installed yet "
              f"('k' downloads it on first use, or: kctx kubectl install {c.wanted})")
-        return 0
+        return f"{paths.kubectl_binary(c.version or c.wanted)}\n"
     raise FatalError(f"{e.name}: no kubectl found", hint="kctx kubectl install 1.31 installs one")
 
 
@@ -144,11 +144,11 @@ def install(version: str, output: str = "text") -> int:
         raise
     for done in {asked, v}:
         failures.clear(done)
-    if output == "json":
-        emit_json({"version": v, "path": path, "already_installed": bool(already)})
-    else:
-        sys.stdout.write(path + "\n")
+    def text(_: Any) -> str:
         info(f"kubectl v{v} " + ("was already installed" if already else "installed"))
+        return path + "\n"
+
+    render.show(output, {"version": v, "path": path, "already_installed": bool(already)}, text)
     return 0
 
 
@@ -183,23 +183,24 @@ def list_(output: str) -> int:
                      "entries": used.get(v, [])})
     for v, names in sorted(missing.items(), key=lambda kv: versions.sort_key(kv[0]), reverse=True):
         rows.append({"version": v, "installed": False, "size": 0, "path": None, "entries": names})
-    path_kubectl = installed.path_kubectl()
-    if output == "json":
-        emit_json({"versions": rows, "path_kubectl": path_kubectl})
-        return 0
+    render.show(output, {"versions": rows, "path_kubectl": installed.path_kubectl()}, _list_text)
+    return 0
+
+
+def _list_text(data: dict[str, Any]) -> str:
+    rows, path_kubectl = data["versions"], data["path_kubectl"]
     if not rows:
         info("no kubectl installed by kctx yet" + (f" (kubectl on PATH: {path_kubectl})" if path_kubectl else ""))
-        return 0
+        return ""
 
     def users(names: list[str]) -> str:
         shown = ", ".join(names[:8])
         return (shown + f", … {len(names) - 8} more" if len(names) > 8 else shown) or "-"
 
-    sys.stdout.write(table(
+    return table(
         ["VERSION", "SIZE", "USED BY"],
         [[f"v{r['version']}" + ("" if r["installed"] else " (not installed)"),
-          _size(r["size"]) if r["installed"] else "-", users(r["entries"])] for r in rows]))
-    return 0
+          _size(r["size"]) if r["installed"] else "-", users(r["entries"])] for r in rows])
 
 
 def prune(dry_run: bool) -> int:

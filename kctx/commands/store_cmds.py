@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-from kctx import config, paths, session
+from kctx import config, paths, render, session
 from kctx.errors import FatalError
-from kctx.render import emit_json, info, safe, table
+from kctx.render import info, safe, table
 
 TYPE_CHECKING = False  # kctx list imports this module: no typing, no dataclasses (kctx.store) at start
 if TYPE_CHECKING:
@@ -74,9 +74,14 @@ def import_(files: list[str], tier: str | None, strict: bool, force: bool, prefi
         raise FatalError(f"unknown naming {naming!r}", hint="--names short or --names full")
     report = _store().import_files(files or default_sources(), tier=tier, strict=strict, force=force, prefix=prefix,
                                   naming=naming)
-    if output == "json":
-        emit_json(report.as_dict())
-        return 0
+    render.show(output, report.as_dict(), lambda _: _import_text(cfg, report), stream=sys.stderr)
+    return 0
+
+
+def _import_text(cfg: dict[str, Any], report: Any) -> str:
+    """What an import did, for people (stderr): names given, renames, skips, tiers."""
+    out: list[str] = []
+    info = out.append
     for context, entry in report.renamed:
         info(f"renamed: context {safe(context)!r} is not a valid entry name; imported as {entry!r}")
     for context, reason in report.skipped:
@@ -102,22 +107,15 @@ def import_(files: list[str], tier: str | None, strict: bool, force: bool, prefi
     line("unchanged", report.unchanged)
     if not (report.imported or report.updated or report.unchanged):
         info("nothing imported")
-    return 0
+    return "".join(m + "\n" for m in out)
 
 
 def list_(output: str) -> int:
-    from kctx.commands.kubectl_cmds import kubectl_cell, server_version_cell, version_columns
-
+    """Every entry: names only, JSON of every field, or the table (from the index's listing
+    columns alone: 10,000 entries, no Entry built, no record decoded)."""
     if output == "json":
-        cfg = config.load()
-        entries = with_policy(cfg, _store().entries())
-        active = session.active_entry()
-        cols = version_columns({n: {"server": e.server, "pin": e.pin, "tier": e.tier, "error": e.error}
-                                for n, e in entries.items()})  # from the version caches only: never a network call
-        emit_json([{**e.as_dict(), "protected": config.is_protected(cfg, e.tier) or _policy_protected(e),
-                    "active": e.name == active, **cols[e.name]} for e in entries.values()])
+        render.show(output, _list_json(), str)
         return 0
-    # 10,000 entries: the index's listing columns, no Entry built, no record decoded.
     from kctx import index
     from kctx.names import valid_name
 
@@ -126,25 +124,44 @@ def list_(output: str) -> int:
     except index.Stale:
         names, listing = _store().listing()
     if output == "name":
-        sys.stdout.write("".join(n + "\n" for n in names))
+        render.show(output, names, lambda ns: "".join(n + "\n" for n in ns))
         return 0
     tiers = _tiers_in_force(config.load(), names, listing["tier"])
+    render.show(output, {"names": names, "tiers": tiers, **listing}, _list_text)
+    return 0
+
+
+def _list_json() -> list[dict[str, Any]]:
+    from kctx.commands.kubectl_cmds import version_columns
+
+    cfg = config.load()
+    entries = with_policy(cfg, _store().entries())
+    active = session.active_entry()
+    cols = version_columns({n: {"server": e.server, "pin": e.pin, "tier": e.tier, "error": e.error}
+                            for n, e in entries.items()})  # from the version caches only: never a network call
+    return [{**e.as_dict(), "protected": config.is_protected(cfg, e.tier) or _policy_protected(e),
+             "active": e.name == active, **cols[e.name]} for e in entries.values()]
+
+
+def _list_text(data: dict[str, Any]) -> str:
+    from kctx.commands.kubectl_cmds import kubectl_cell, server_version_cell, version_columns
+
+    names = data["names"]
     if not names:
         info("no entries yet: 'kctx import' splits your kubeconfig into entries")
-        return 0
+        return ""
     records = {n: {"server": s, "pin": p, "tier": t, "error": err}
-               for n, s, p, t, err in zip(names, listing["server"], listing["pin"], tiers, listing["error"])}
-    cols = version_columns(records)
+               for n, s, p, t, err in zip(names, data["server"], data["pin"], data["tiers"], data["error"])}
+    cols = version_columns(records)  # from the version caches only: never a network call
     active = session.active_entry()
     rows = []
-    for name, tier, server, namespace, error in zip(names, tiers, listing["server"], listing["namespace"],
-                                                    listing["error"]):
+    for name, tier, server, namespace, error in zip(names, data["tiers"], data["server"], data["namespace"],
+                                                    data["error"]):
         col = cols[name]
         rows.append([f"{'*' if name == active else ' '} {name}", tier,
                      f"(broken: {error})" if error else safe(server or ""), safe(namespace or "default"),
                      server_version_cell(col), kubectl_cell(col), col["note"]])
-    sys.stdout.write(table(["  NAME", "TIER", "SERVER", "NAMESPACE", "VERSION", "KUBECTL", ""], rows))
-    return 0
+    return table(["  NAME", "TIER", "SERVER", "NAMESPACE", "VERSION", "KUBECTL", ""], rows)
 
 
 def _tiers_in_force(cfg: dict[str, Any], names: list[str], tiers: list[str]) -> list[str]:
@@ -173,8 +190,6 @@ def _policy_protected(e: Entry) -> bool:
 
 
 def show(name: str, output: str) -> int:
-    from kctx.names import describe_source
-
     cfg = config.load()
     entries = _store().entries()
     if name not in entries:
@@ -183,9 +198,14 @@ def show(name: str, output: str) -> int:
     protected = config.is_protected(cfg, e.tier) or _policy_protected(e)
     mine = _cas(e)
     same_ca = [n for n, other in entries.items() if n != name and mine & _cas(other)]
-    if output == "json":
-        emit_json({**e.as_dict(), "protected": protected, "same_ca": same_ca})
-        return 0
+    render.show(output, {**e.as_dict(), "protected": protected, "same_ca": same_ca},
+                lambda _: _show_text(cfg, e, protected, same_ca, entries))
+    return 0
+
+
+def _show_text(cfg: dict[str, Any], e: Entry, protected: bool, same_ca: list[str], entries: dict[str, Entry]) -> str:
+    from kctx.names import describe_source
+
     ca = e.ca_sha256 or "none (kubectl trusts the system's CAs, or does not verify)"
     if e.ca_bundle:
         ca += f" (the first of {len(e.ca_bundle)} in its bundle)"
@@ -206,8 +226,7 @@ def show(name: str, output: str) -> int:
     if e.error:
         fields.append(("error", e.error))
     width = max(len(k) for k, _ in fields)
-    sys.stdout.write("".join(f"{k + ':':<{width + 1}} {v}\n" for k, v in fields))
-    return 0
+    return "".join(f"{k + ':':<{width + 1}} {v}\n" for k, v in fields)
 
 
 def tier(name: str, tier_name: str | None) -> int:

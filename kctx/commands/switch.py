@@ -588,18 +588,20 @@ def current(output: str = "text") -> int:
         else:
             info("kctx: no entry active in this shell")
         return 1
-    if output == "json":
-        from kctx.render import emit_json
+    from kctx import render
 
-        emit_json(state)
-    else:
-        sys.stdout.write(state["entry"] + "\n")
-        guard = state["guard"]
-        if guard and guard["status"] == "down":
-            info(f"kctx: the API guard of this shell is down ({guard['detail']}): its clients get errors")
-        elif guard and guard["status"] == "restarted":
-            info("kctx: the API guard of this shell was down: restarted")
+    render.show(output, state, _current_text)
     return 0
+
+
+def _current_text(state: dict[str, Any]) -> str:
+    """The entry's name; a word on stderr when the shell's API guard is not healthy."""
+    guard = state["guard"]
+    if guard and guard["status"] == "down":
+        info(f"kctx: the API guard of this shell is down ({guard['detail']}): its clients get errors")
+    elif guard and guard["status"] == "restarted":
+        info("kctx: the API guard of this shell was down: restarted")
+    return state["entry"] + "\n"
 
 
 def prompt(plain: bool = False) -> int:
