@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
         "symbol": "⎈ ",
         "format": "{symbol}{entry}:{namespace}",
         "unlocked": " 🔓",
+        "guarded": " guarded",  # after the segment while this shell's API guard is up ("" for none)
     },
     "guard": {
         "ask": [],  # extra verbs (or "verb sub") that always ask on protected targets

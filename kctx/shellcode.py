@@ -119,6 +119,11 @@ def warning_parts(cfg: dict, shell: str) -> tuple[str, str]:
     return before, after
 
 
+def guarded_indicator(cfg: dict, shell: str) -> str:
+    """Shown after the segment while this shell's API guard is up (" guard down" when it is not)."""
+    return prompt_literal(shell, cfg["prompt"].get("guarded", " guarded"))
+
+
 def unlocked_indicator(cfg: dict, shell: str, until: float) -> str:
     """Shown after the segment while this shell is unlocked. A shell whose hook cannot read
     the clock without forking says until when."""

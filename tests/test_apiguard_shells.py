@@ -1,5 +1,6 @@
-"""The API guard from real bash, zsh and fish kctx shells: a script's kubectl cannot write to
-a protected entry, reads and unlocks work, and the prompt says when the guard is down."""
+"""The API guard from real bash, zsh, fish and nu kctx shells: a script's kubectl cannot write
+to a protected entry, reads and unlocks work, and the prompt says whether the guard is active
+or down."""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ from pty_shell import SHELLS, PtyShell
 from kctx.apiguard import state as gstate
 
 
-# nu's hook has no guard-down marker yet (kctx/shell/kctx.nu): bash, zsh and fish here.
-@pytest.mark.parametrize("shell", [s for s in SHELLS if s != "nu"])
+@pytest.mark.parametrize("shell", SHELLS)
 def test_a_script_in_a_protected_shell_cannot_write(shell, tmp_path, fake_api, kubectl_bin):
     g = setup_guarded(tmp_path, fake_api, kubectl_bin)
     api = g.servers["prod"]
@@ -27,6 +27,7 @@ def test_a_script_in_a_protected_shell_cannot_write(shell, tmp_path, fake_api, k
     with PtyShell(shell, env=env, cwd=str(tmp_path)) as sh:
         r = sh.run("kctx use prod")
         assert r.status == 0, r.output
+        assert r.segment == "⎈ prod:payments guarded ", r.segment  # the guard is up
         session = sh.var("__kctx_session")
         assert sh.var("KUBECONFIG") == session
         r = sh.run("./deploy-staging.sh")
@@ -44,16 +45,21 @@ def test_a_script_in_a_protected_shell_cannot_write(shell, tmp_path, fake_api, k
         assert sh.run("kctx lock").status == 0
         r = sh.run("./deploy-staging.sh")
         assert r.status != 0 and len(writes(api)) == 1
+        r = sh.run("kctx current")
+        assert r.status == 0 and "API guard of this shell is active" in r.output
         # The guard killed: the prompt says so, clients fail, the next kctx brings it back.
-        assert "guard down" not in r.segment
+        assert "guard down" not in r.segment and r.segment.endswith(" guarded ")
         os.kill(gstate.read_state(session)["pid"], signal.SIGKILL)
         assert wait_for(lambda: not gstate.alive(gstate.read_state(session)))
         r = sh.run("true")
-        assert "guard down" in r.segment
+        assert "guard down" in r.segment and "guarded" not in r.segment
         assert sh.run("./deploy-staging.sh").status != 0 and len(writes(api)) == 1
         r = sh.run("kctx current")
         assert r.status == 0 and "restarted" in r.output
         r = sh.run("true")
-        assert "guard down" not in r.segment and r.segment.startswith(("⎈ prod:payments", "\x1b"))
+        assert r.segment == "⎈ prod:payments guarded ", r.segment
+        # Switched to an unprotected entry: no guard, no marker.
+        r = sh.run("kctx use dev")
+        assert r.status == 0 and "guard" not in r.segment, r.segment
     assert wait_for(lambda: guard_pids() == [])
     assert not Path(session + ".token").exists()

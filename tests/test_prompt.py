@@ -161,14 +161,14 @@ def test_no_color(shell, fake_api, kubeconfig, run_kctx):
     run_kctx("import", str(src), check=True)
     with PtyShell(shell, env={**os.environ, "NO_COLOR": "1"}) as sh:
         r = sh.run("kctx use prod")
-        assert r.prompt == "⎈ prod:default "
+        assert r.prompt == "⎈ prod:default guarded "  # a protected entry: its API guard is up
         r = sh.export("KUBECONFIG", "/elsewhere")
         assert r.prompt == "⎈ ⚠ KUBECONFIG changed "
 
 
 # -- the hook never forks -------------------------------------------------------------------------
 @pytest.mark.parametrize("shell", SHELLS)
-@pytest.mark.parametrize("state", ["steady", "drift", "kubeconfig", "off"])
+@pytest.mark.parametrize("state", ["steady", "drift", "kubeconfig", "off", "guard down"])
 def test_the_prompt_hook_does_not_fork(shell, state, fake_api, kubeconfig, run_kctx, tmp_path):
     """strace the shell while it runs its prompt hook: no clone, fork, vfork or execve."""
     require(shell)
@@ -182,6 +182,8 @@ def test_the_prompt_hook_does_not_fork(shell, state, fake_api, kubeconfig, run_k
         "drift": "kubectl config set-context --current --namespace=moved >/dev/null",
         "kubeconfig": "KUBECONFIG=/elsewhere",
         "off": "kctx off",
+        # the API guard of this protected shell killed: the hook shows "guard down" instead
+        "guard down": 'read -r g _ <"$__kctx_session.guard"; kill -9 "$g"; sleep 0.3',
     }[state]
     hook = {"bash": "__kctx_hook", "zsh": "__kctx_hook", "fish": "__kctx_refresh; kctx_prompt >/dev/null",
             "nu": "__kctx_hook; kctx_prompt | ignore"}[shell]
@@ -192,12 +194,16 @@ def test_the_prompt_hook_does_not_fork(shell, state, fake_api, kubeconfig, run_k
                                        capture_output=True, text=True, check=True).stdout)
         prepare = {"steady": "null",
                    "drift": "^kubectl config set-context --current --namespace=moved | ignore",
-                   "kubeconfig": "$env.KUBECONFIG = '/elsewhere'", "off": "kctx off"}[state]
+                   "kubeconfig": "$env.KUBECONFIG = '/elsewhere'", "off": "kctx off",
+                   "guard down": ("kill -s 9 (open --raw $\"($env.__kctx.session).guard\" | split row ' ' | first"
+                                  " | into int); sleep 300ms")}[state]
         script = (f"source {init}; kctx use prod; {prepare}; '' | save -f {start}; "
                   f"for i in 1..10 {{ {hook} }}; '' | save -f {end}")
         argv = ["nu", "-n", "-c", script]
     elif shell == "fish":
-        prepare = prepare.replace("KUBECONFIG=/elsewhere", "set -gx KUBECONFIG /elsewhere")
+        prepare = prepare.replace("KUBECONFIG=/elsewhere", "set -gx KUBECONFIG /elsewhere").replace(
+            'read -r g _ <"$__kctx_session.guard"; kill -9 "$g"',
+            'read g rest <"$__kctx_session.guard"; kill -9 $g')
         script = (f"kctx init fish --no-kubectl | source; kctx use prod; {prepare}; true > {start}; "
                   f"for i in 1 2 3 4 5 6 7 8 9 10; {hook}; end; true > {end}")
         argv = ["fish", "--no-config", "-c", script]

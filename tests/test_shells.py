@@ -39,7 +39,7 @@ def test_two_shells_target_their_own_entries(shell, store):
     with PtyShell(shell) as one, PtyShell(shell) as two:
         assert one.run("kctx use alpha").status == 0
         r = two.run("kctx use beta-prod")
-        assert r.status == 0 and r.segment == "⎈ beta-prod:team-b "
+        assert r.status == 0 and r.segment == "⎈ beta-prod:team-b guarded "  # (its API guard is up)
         assert one.var("KCTX_CONTEXT") == "alpha"
         assert two.var("KCTX_TIER") == "prod"
 
@@ -84,7 +84,8 @@ def test_two_shells_target_their_own_entries(shell, store):
         assert one.run("kctx current").status == 1
         r = two.run("kubectl get pods")
         assert r.status == 0 and pod_paths(b) == ["/api/v1/namespaces/team-b/pods"]
-        assert two.run("kctx current").output.strip() == "beta-prod"
+        entry, guard = two.run("kctx current").output.strip().splitlines()  # (stdout, stderr)
+        assert entry == "beta-prod" and "API guard of this shell is active" in guard
         r = one.run("kctx use -")
         assert one.var("KCTX_CONTEXT") == "alpha"
 

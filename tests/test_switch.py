@@ -267,8 +267,8 @@ def test_prompt_command(store, run_kctx):
     assert run_kctx("prompt").stdout == ""
     r = bash("kctx use beta-prod && kctx prompt --plain && kctx prompt && NO_COLOR=1 kctx prompt")
     plain, ansi, nocolor = r.stdout.split("\n")[:3]
-    assert plain == "⎈ beta-prod:team-b" == nocolor
-    assert ansi == "\x1b[1;31m⎈ beta-prod:team-b\x1b[0m"
+    assert plain == "⎈ beta-prod:team-b guarded" == nocolor  # a protected entry: its API guard is up
+    assert ansi == "\x1b[1;31m⎈ beta-prod:team-b\x1b[0m guarded"
 
 
 def test_off_makes_kubectl_refuse(store, run_kubectl):

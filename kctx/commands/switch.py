@@ -16,7 +16,8 @@ What `use` sets in the shell:
   shell-only __kctx_session, __kctx_pid, __kctx_kubeconfig (what KUBECONFIG should be),
              __kctx_content (the session file as written), __kctx_entry, __kctx_entry_file,
              __kctx_seg / __kctx_tmpl (the prompt segment, and with NS_SLOT for the namespace),
-             __kctx_prev_entry, __kctx_prev_ns, __kctx_unlock_until, __kctx_unlock_ind;
+             __kctx_prev_entry, __kctx_prev_ns, __kctx_unlock_until, __kctx_unlock_ind,
+             __kctx_guard (<session>.guard of an API-guarded shell) and __kctx_guard_ind (its marker);
              the hook derives KCTX_PS1 (bash, zsh; fish: kctx_prompt) from them;
              nu keeps them in the record $env.__kctx (kctx/shell/nu.py).
 `off` points KUBECONFIG at a session file whose current context does not exist, so kubectl
@@ -217,6 +218,7 @@ def _target_code(
     code.set("__kctx_unlock_until", unlock_until)
     code.set("__kctx_unlock_ind", sh_mod.unlocked_indicator(cfg, sh.name, unlock_until) if unlock_until else "")
     code.set("__kctx_guard", path + ".guard" if guarded else "")
+    code.set("__kctx_guard_ind", sh_mod.guarded_indicator(cfg, sh.name) if guarded else "")
     code.call("__kctx_refresh")
     return code.text()
 
@@ -255,6 +257,7 @@ def _off_code(sh: Shell, path: str, content: str, previous: str) -> str:
     code.set("__kctx_unlock_until", 0)
     code.set("__kctx_unlock_ind", "")
     code.set("__kctx_guard", "")
+    code.set("__kctx_guard_ind", "")
     code.call("__kctx_refresh")
     return code.text()
 
@@ -595,12 +598,15 @@ def current(output: str = "text") -> int:
 
 
 def _current_text(state: dict[str, Any]) -> str:
-    """The entry's name; a word on stderr when the shell's API guard is not healthy."""
+    """The entry's name; on stderr, whether the shell's API guard is active, down or restarted."""
     guard = state["guard"]
     if guard and guard["status"] == "down":
         info(f"kctx: the API guard of this shell is down ({guard['detail']}): its clients get errors")
     elif guard and guard["status"] == "restarted":
         info("kctx: the API guard of this shell was down: restarted")
+    elif guard:
+        info(f"kctx: the API guard of this shell is active (127.0.0.1:{guard['port']}): "
+             "writes of its clients go through `k` or `kctx unlock`")
     return state["entry"] + "\n"
 
 
@@ -622,6 +628,12 @@ def prompt(plain: bool = False) -> int:
     seg += _skew(state["entry"], rec, "plain")
     if state["unlocked_until"]:
         seg += sh_mod.unlocked_indicator(cfg, "ansi", state["unlocked_until"])
+    guard = state["guard"]
+    if guard and guard["status"] == "down":
+        before, after = sh_mod.warning_parts(cfg, "plain" if plain else "ansi")
+        seg += f" {before}guard down{after}"
+    elif guard:
+        seg += sh_mod.guarded_indicator(cfg, "plain")
     sys.stdout.write(seg + "\n")
     return 0
 

@@ -98,6 +98,8 @@ function __kctx_refresh
         test -r "$__kctx_guard"; and read -l g rest <$__kctx_guard
         if test -z "$g"; or begin; test -d /proc/self; and not test -d /proc/$g; end
             set down " $__kctx_warn_pre"'guard down'"$__kctx_warn_post"
+        else
+            set down "$__kctx_guard_ind"
         end
     end
     if test "$__kctx_unlock_until" -gt 0 2>/dev/null

@@ -118,7 +118,11 @@ __kctx_refresh() {
         # client of this shell fails until the next kctx or k command restarts it.
         \builtin local g=
         [[ -r $__kctx_guard ]] && IFS=' ' \builtin read -r g _ <"$__kctx_guard"
-        [[ -n $g ]] && \builtin kill -0 "$g" 2>/dev/null || KCTX_PS1+=" ${__kctx_warn_pre-}guard down${__kctx_warn_post-}"
+        if [[ -n $g ]] && \builtin kill -0 "$g" 2>/dev/null; then
+            KCTX_PS1+=${__kctx_guard_ind-}
+        else
+            KCTX_PS1+=" ${__kctx_warn_pre-}guard down${__kctx_warn_post-}"
+        fi
     fi
     KCTX_PS1+=' '
 }
