@@ -211,19 +211,21 @@ def main() -> int:
     kctx = os.path.join(os.path.dirname(sys.executable), "kctx")
     if not os.path.exists(kctx):
         kctx = shutil.which("kctx") or sys.exit("no kctx command")
-    from fakeapi import session_ca, write_kubeconfig
+    from fakeapi import FakeAPIServer, session_ca, write_kubeconfig
 
     server, big_size = make_server()
+    # The unprotected entry on a server of its own: at the protected one's address it would be
+    # guarded too (kctx.apiguard.policy).
+    other = FakeAPIServer("v1.37.1", False, "dev")
     shell = subprocess.Popen(["sleep", "3600"])
-    with tempfile.TemporaryDirectory() as tmp, server as api:
+    with tempfile.TemporaryDirectory() as tmp, server as api, other as dev_api:
         home = os.path.join(tmp, "home")
         os.makedirs(home)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KCTX_", "KUBE"))}
         env.update(HOME=home, KCTX_HOME=os.path.join(tmp, "kctx"), NO_COLOR="1", KCTX_KUBECTL=kubectl)
         src = os.path.join(tmp, "config")
         write_kubeconfig(src, [{"name": "prod", "server": api, "namespace": "payments"},
-                               {"name": "dev", "server": api.url.replace("127.0.0.1", "localhost"),
-                                "namespace": "web"}])
+                               {"name": "dev", "server": dev_api, "namespace": "web"}])
         subprocess.run([kctx, "import", src, "--tier", "prod"], env=env, check=True, capture_output=True)
         subprocess.run([kctx, "tier", "dev", "dev"], env=env, check=True, capture_output=True)
         use_env = dict(env, KCTX_SHELL="bash", KCTX_SHELL_PID=str(shell.pid))

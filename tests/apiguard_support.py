@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 VENV_BIN = Path(sys.executable).parent
 EXPORTED = ("KUBECONFIG", "KCTX_CONTEXT", "KCTX_NAMESPACE", "KCTX_TIER")  # what `kctx use` exports
@@ -124,3 +124,69 @@ def status_of(output: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return doc if isinstance(doc, dict) and doc.get("kind") == "Status" else None
+
+
+def jwt(claims: dict[str, Any]) -> str:
+    """An unsigned JWT (header.payload.signature, base64url): kubectl's oidc auth-provider reads
+    only its `exp` to decide on a refresh; the API server (here the fake) checks the token."""
+    import base64
+
+    def part(doc: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+class FakeIssuer:
+    """An OpenID provider on https://127.0.0.1:PORT (the tests' CA): its discovery document and
+    a token endpoint that trades `refresh_token` for a new id-token (recorded in `refreshes`)."""
+
+    def __init__(self, refresh_token: str, id_token: str, new_refresh_token: str) -> None:
+        from fakeapi import BaseHandler, Served, TLSHTTPServer, session_ca
+
+        issuer = self
+        self.refresh_token, self.id_token, self.new_refresh_token = refresh_token, id_token, new_refresh_token
+        self.refreshes: list[dict[str, list[str]]] = []
+
+        class Handler(BaseHandler):
+            def do_GET(self) -> None:
+                if self.path == "/.well-known/openid-configuration":
+                    url = issuer.served.url
+                    self.respond(200, json.dumps({
+                        "issuer": url, "token_endpoint": f"{url}/token", "authorization_endpoint": f"{url}/auth",
+                        "jwks_uri": f"{url}/keys", "response_types_supported": ["id_token"],
+                        "subject_types_supported": ["public"],
+                        "id_token_signing_alg_values_supported": ["RS256"]}).encode())
+                else:
+                    self.respond(404, b"{}")
+
+            def do_POST(self) -> None:
+                from urllib.parse import parse_qs
+
+                form = parse_qs(self.read_body().decode())
+                issuer.refreshes.append(form)
+                if self.path != "/token" or form.get("refresh_token") != [issuer.refresh_token]:
+                    self.respond(400, b'{"error": "invalid_grant"}')
+                    return
+                self.respond(200, json.dumps({
+                    "access_token": "access-1", "token_type": "Bearer", "expires_in": 3600,
+                    "refresh_token": issuer.new_refresh_token, "id_token": issuer.id_token}).encode())
+
+        class Server(Served):
+            thread_name = "fake-issuer"
+
+            def _make_server(self) -> TLSHTTPServer:
+                return TLSHTTPServer(Handler, session_ca().server_context)
+
+        self.served = Server()
+
+    def __enter__(self) -> Self:
+        self.served.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.served.stop()
+
+    @property
+    def url(self) -> str:
+        return self.served.url

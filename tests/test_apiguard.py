@@ -515,3 +515,108 @@ def test_a_chunked_body_is_forwarded_exactly_and_nothing_after_it():
     while data := drain.recv(100):
         cut += data
     assert cut == b"5\r\nhello"
+
+
+def test_an_oidc_token_refreshed_through_the_guard_lands_in_the_entry_file(tmp_path, fake_api, kubeconfig,
+                                                                          kubectl_bin, run_kctx):
+    import yaml
+    from apiguard_support import FakeIssuer, jwt
+    from fakeapi import session_ca
+
+    now = int(time.time())
+    expired = jwt({"iss": "x", "sub": "alice", "aud": "kctx", "exp": now - 600, "iat": now - 4200})
+    fresh = jwt({"iss": "x", "sub": "alice", "aud": "kctx", "exp": now + 3600, "iat": now})
+    api = fake_api(require_auth=True, name="oidc")
+    api.tokens = {fresh}  # the expired token is refused: only a refresh gets through
+    with FakeIssuer("refresh-1", fresh, "refresh-2") as issuer:
+        src = kubeconfig([{"name": "oidc-prod", "server": api, "user_config": {"auth-provider": {
+            "name": "oidc", "config": {
+                "client-id": "kctx", "client-secret": "s3cret", "id-token": expired, "refresh-token": "refresh-1",
+                "idp-issuer-url": issuer.url, "idp-certificate-authority-data": session_ca().pem_b64}}}}])
+        before = src.read_text()
+        run_kctx("import", str(src), "--tier", "prod", check=True)
+        entry = Path(paths.entry_file("oidc-prod"))
+        sh = Shell(kubectl_bin)
+        try:
+            use(sh, "oidc-prod")
+            r = sh.run(kubectl_bin, "get", "pods")
+            assert r.returncode == 0, r.stderr
+            assert [q.token for q in api.requests if q.path.endswith("/pods")] == [fresh]
+            assert len(issuer.refreshes) == 1 and issuer.refreshes[0]["grant_type"] == ["refresh_token"]
+            config = yaml.safe_load(entry.read_text())["users"][0]["user"]["auth-provider"]["config"]
+            assert config["id-token"] == fresh and config["refresh-token"] == "refresh-2"
+            assert oct(entry.stat().st_mode & 0o777) == "0o600"
+            assert src.read_text() == before  # the user's own file is never touched
+            # No new copy: the session and the guard's files hold neither token.
+            for folder in (paths.sessions_dir(), gstate.guard_dir()):
+                for name in os.listdir(folder):
+                    path = os.path.join(folder, name)
+                    if os.path.isfile(path) and not name.endswith(".sock"):
+                        text = Path(path).read_bytes()
+                        assert fresh.encode() not in text and b"refresh-2" not in text, path
+            r = sh.run(kubectl_bin, "get", "pods")  # the new token is used, no second refresh
+            assert r.returncode == 0 and len(issuer.refreshes) == 1
+            r = sh.run(kubectl_bin, "delete", "pod", "x")
+            assert r.returncode != 0 and "kctx: oidc-prod is protected" in r.stderr and writes(api) == []
+        finally:
+            sh.exit()
+
+
+def test_an_exec_plugin_credential_is_cached_until_its_expiry(tmp_path, fake_api, kubeconfig, kubectl_bin,
+                                                              run_kctx):
+    api = fake_api(require_auth=True, name="execcache")
+    plugin = tmp_path / "auth-plugin"
+    runs = tmp_path / "plugin-runs"
+    plugin.write_text(
+        "#!/bin/sh\n"
+        f"echo run >> '{runs}'\n"
+        "until=$(date -u -d \"@$(( $(date +%s) + 4 ))\" +%Y-%m-%dT%H:%M:%SZ)\n"
+        "printf '{\"apiVersion\": \"client.authentication.k8s.io/v1\", \"kind\": \"ExecCredential\", "
+        f"\"status\": {{\"token\": \"{api.token}\", \"expirationTimestamp\": \"%s\"}}}}' \"$until\"\n")
+    plugin.chmod(0o755)
+    src = kubeconfig([{"name": "exec-prod", "server": api, "user_config": exec_user(str(plugin))}])
+    run_kctx("import", str(src), "--tier", "prod", check=True)
+    sh = Shell(kubectl_bin)
+    try:
+        use(sh, "exec-prod")
+        started = time.monotonic()
+        for _ in range(3):  # three clients, one kubectl proxy: one credential while it is valid
+            r = sh.run(kubectl_bin, "get", "pods")
+            assert r.returncode == 0, r.stderr
+        if time.monotonic() - started < 3:
+            assert runs.read_text().count("run") == 1
+        time.sleep(max(0.0, started + 4.5 - time.monotonic()))  # past its expirationTimestamp
+        r = sh.run(kubectl_bin, "get", "pods")
+        assert r.returncode == 0, r.stderr
+        assert runs.read_text().count("run") >= 2
+        gets = [q for q in api.requests if q.path.endswith("/pods")]
+        assert len(gets) == 4 and all(q.token == api.token for q in gets)
+    finally:
+        sh.exit()
+
+
+def test_an_entry_at_a_protected_servers_address_is_guarded_too(fake_api, kubeconfig, kubectl_bin, run_kctx):
+    api = fake_api(name="spelled")
+    elsewhere = fake_api(name="elsewhere")
+    src = kubeconfig([{"name": "prod", "server": api},
+                      {"name": "local", "server": f"https://localhost:{api.port}"},  # same address
+                      {"name": "upper", "server": f"HTTPS://127.0.0.1:{api.port}//"},  # same URL
+                      {"name": "apart", "server": elsewhere}])
+    run_kctx("import", str(src), check=True)
+    for name in ("local", "upper", "apart"):
+        run_kctx("tier", name, "dev", check=True)
+    sh = Shell(kubectl_bin)
+    try:
+        for name, why in (("local", f"its server is at the address of the protected entry prod (127.0.0.1:{api.port})"),
+                          ("upper", "its server is the server of the protected entry prod")):
+            use(sh, name)
+            assert sh.kubeconfig == sh.session, name  # the guard alone
+            r = sh.run(kubectl_bin, "delete", "pod", "web-1")
+            assert r.returncode != 0 and f"kctx: {name} is protected ({why})" in r.stderr, r.stderr
+        assert writes(api) == []
+        use(sh, "apart")  # another server: no guard
+        assert sh.kubeconfig == f"{sh.session}:{paths.entry_file('apart')}"
+        assert sh.run(kubectl_bin, "delete", "pod", "web-1").returncode == 0
+        assert writes(elsewhere) == ["DELETE /api/v1/namespaces/default/pods/web-1"] and writes(api) == []
+    finally:
+        sh.exit()

@@ -1,8 +1,8 @@
 """Which entries the API guard fronts, and what it protects on them (kctx use, the guard).
 
 An entry is guarded when `guard.api` is on (the default) and either it is protected as a
-whole (its tier is protected, or its server is the server of a protected entry, as `k` judges
-it) or a guard.namespace_tiers rule gives some of its namespaces a protected tier.
+whole (its tier is protected, or its server is a protected entry's under any spelling or at
+the same address, as `k` judges it) or a guard.namespace_tiers rule gives some of its namespaces a protected tier.
 Unprotected entries get no guard and cost nothing. Fast: the tiers come from the lookup
 `kctx use` reads anyway; only records of protected entries are decoded.
 """
@@ -17,21 +17,34 @@ if TYPE_CHECKING:
 
 
 def _same_server(cfg: dict[str, Any], name: str, server: str) -> str | None:
-    """A protected entry other than `name` whose server is `server`, if any."""
+    """Why entry `name`, at `server`, is the cluster of a protected entry, if it is: the same
+    URL under any spelling, or the same address, port and path (compared as `k` compares them:
+    kctx.guard.target.Identity over kctx.identity), or kctx cannot tell (a host name whose
+    lookup fails: guarded, as `k` asks). A shared CA alone never counts for an entry of the
+    store: it trusts that CA itself, and a CA several clusters share tells them apart by nothing."""
     from kctx import session
     from kctx.config import is_protected
-    from kctx.identity import normalise_server
+    from kctx.guard.target import Identity
 
     if not server:
         return None
-    key = normalise_server(server)
     names, tiers, _ = session.completion_columns()
+    protected = {}
     for other, tier in zip(names, tiers):
-        if other == name or not is_protected(cfg, tier or "none"):
-            continue
-        rec = session.entry_record(other)
-        if rec and normalise_server(str(rec.get("server") or "")) == key:
-            return other
+        if other != name and is_protected(cfg, tier or "none"):
+            rec = session.entry_record(other)
+            if rec and not rec.get("error"):
+                protected[other] = rec
+    if not protected:
+        return None
+    ident = Identity(server, protected)
+    if ident.same:
+        return f"its server is the server of the protected entry {ident.same[0]}"
+    at, doubts = ident.at_address(list(protected))
+    if at:
+        return f"its server is at the address of the protected entry {at[0]} ({ident.shown(at[0])})"
+    if doubts:
+        return f"kctx cannot tell whether its server is a protected entry's ({doubts[0]})"
     return None
 
 
@@ -61,9 +74,7 @@ def for_entry(cfg: dict[str, Any], name: str, rec: dict[str, Any]) -> Policy | N
     if protected if isinstance(protected, bool) else is_protected(cfg, tier):
         everything = f"entry {name} has the protected tier {tier}"
     else:
-        other = _same_server(cfg, name, server)
-        if other:
-            everything = f"its server is the server of the protected entry {other}"
+        everything = _same_server(cfg, name, server)
     rules = [{"namespace": r["namespace"], "tier": r["tier"]}
              for r in cfg["guard"].get("namespace_tiers", [])
              if fnmatchcase(name, r.get("entry", "*")) and is_protected(cfg, r["tier"])]

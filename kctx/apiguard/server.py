@@ -300,7 +300,7 @@ class Guard:
                             seen = self.generation
                             self.want_restart = True
                             self.proxy_cond.notify_all()
-                            self.proxy_cond.wait_for(lambda seen=seen: self.generation != seen or self.closing)
+                            self.proxy_cond.wait_for(lambda: self.generation != seen or self.closing)  # noqa: B023 - waited on here
                     if self.proxy is None:
                         raise UpstreamDown(self.proxy_error)
                 where = self.proxy_sock

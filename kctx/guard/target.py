@@ -328,7 +328,7 @@ class Target:
         if any(p and "server_key" not in index[n] for n, p in prot.items()):
             index = policy.apply(cfg, _refreshed_index(index), team)
         rules = [r for r in cfg["guard"]["namespace_tiers"] if is_protected(cfg, r["tier"])]
-        ident = _Identity(d["server"], index)
+        ident = Identity(d["server"], index)
         entry = d["entry"]
         # (entry, how, short why, long why): every way the target is a protected entry, strongest first
         matches: list[tuple[str, str, str, str]] = []
@@ -427,7 +427,7 @@ class Target:
         else:
             d["confirm"] = d["context"] or "unknown"
 
-    def _match_ca(self, index: dict[str, dict[str, Any]], prot: dict[str, bool], ident: "_Identity",
+    def _match_ca(self, index: dict[str, dict[str, Any]], prot: dict[str, bool], ident: "Identity",
                   at: list[str], matches: list[tuple[str, str, str, str]], doubts: list[str]) -> None:
         """A target trusting a protected entry's CA is that cluster, unless its address says it
         is an unprotected entry trusting the same CA (a CA several clusters share)."""
@@ -454,8 +454,9 @@ class Target:
                         f"same CA as the protected entry {n} (sha256 {fp[:16]}…)"))
 
 
-class _Identity:
-    """The target's server against the entries' servers: the same URL, or the same address."""
+class Identity:
+    """The target's server against the entries' servers: the same URL, or the same address
+    (kctx.apiguard.policy asks it too, for an entry whose server is a protected entry's)."""
 
     def __init__(self, server: str, index: dict[str, dict[str, Any]]) -> None:
         self.index = index
