@@ -235,9 +235,18 @@ def _run_lookups(hosts: list[str], budget: float,
             if not running[0]:
                 done.release()
 
-    # A lookup that never returns is left behind: `k` execs kubectl or exits, which ends it.
-    for _ in range(running[0]):
-        _thread.start_new_thread(work, ())
+    # A lookup that never returns is left behind: `k` execs kubectl or exits, which ends it. The
+    # threads block the signals a terminal sends, so that Ctrl-C at k's question always reaches
+    # the main thread (a signal the kernel hands to a lookup thread would leave it reading on).
+    import _signal
+
+    quiet = {getattr(_signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGTSTP") if hasattr(_signal, n)}
+    before = _signal.pthread_sigmask(_signal.SIG_BLOCK, quiet)
+    try:
+        for _ in range(running[0]):
+            _thread.start_new_thread(work, ())
+    finally:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, before)
     done.acquire(timeout=max(budget, 0.001))
     return dict(answers)
 

@@ -146,9 +146,13 @@ def _build_tables(stamp: tuple) -> tuple[tuple, tuple]:
     # What `kctx list` shows, column by column (marshal decodes lists of strings far faster than
     # 10,000 records), in a file of its own so that `kctx use` does not read it.
     listing = (_TABLE_VERSION, stamp, names, tuple([entries[n].get(key) for n in names] for key in LISTING_KEYS))
+    # Names, tiers and namespaces alone (completion, the API guard's protected servers): a tenth of
+    # the lookup table, which carries every record (bench/use.py: `kctx use` at 10,000 entries).
+    cols = (_TABLE_VERSION, stamp, table[2], tiers, namespaces)
     try:
         atomic_write(paths.entries_lookup_file(), marshal.dumps(table), fsync=False)
         atomic_write(paths.entries_listing_file(), marshal.dumps(listing), fsync=False)
+        atomic_write(paths.entries_columns_file(), marshal.dumps(cols), fsync=False)
     except OSError:
         pass  # a read-only cache only costs speed
     return table, listing
@@ -294,10 +298,22 @@ def _files_match(stamps: dict[str, tuple[int, int]], is_entry_name: "Callable[[s
 def columns() -> tuple[list[str], list[str], list[str]]:
     """Entry names, their tiers and their namespaces ('' when none), sorted by name: for completion."""
     try:
-        table = _table()
-        names = table[2].decode().split("\n") if table[2] else []
+        stamp = _stat(paths.hot_index_file())
+    except OSError:
+        raise Stale from None
+    try:
+        cols = read_marshal(paths.entries_columns_file())
+        if not (isinstance(cols, tuple) and len(cols) == 5 and cols[0] == _TABLE_VERSION and cols[1] == stamp):
+            cols = None
+    except (OSError, EOFError, ValueError, TypeError):
+        cols = None
+    try:
+        if cols is None:
+            table = _build_tables(stamp)[0]
+            cols = (table[0], table[1], table[2], table[5], table[6])
+        names = cols[2].decode().split("\n") if cols[2] else []
     except (OSError, EOFError, ValueError, TypeError, UnicodeDecodeError):
         raise Stale from None
     if not names:
         return [], [], []
-    return names, table[5].split("\n"), table[6].split("\n")
+    return names, cols[3].split("\n"), cols[4].split("\n")

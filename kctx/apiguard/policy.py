@@ -29,9 +29,10 @@ def _same_server(cfg: dict[str, Any], name: str, server: str) -> str | None:
     if not server:
         return None
     names, tiers, _ = session.completion_columns()
+    protected_tiers = {t for t in set(tiers) if is_protected(cfg, t or "none")}  # a few tiers, not 10,000 entries
     protected = {}
-    for other, tier in zip(names, tiers):
-        if other != name and is_protected(cfg, tier or "none"):
+    for other in [names[i] for i, tier in enumerate(tiers) if tier in protected_tiers]:
+        if other != name:
             rec = session.entry_record(other)
             if rec and not rec.get("error"):
                 protected[other] = rec
