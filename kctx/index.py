@@ -31,7 +31,8 @@ else:
     Any = object
 
 VERSION = 1  # of index.json / index.bin
-_TABLE_VERSION = 5  # of the lookup table and the per-entry copies
+_TABLE_VERSION = 6  # of the lookup table, its records file and the per-entry copies
+_RECORDS_HEAD = 128  # bytes: the records file starts with (version, stamp), marshalled, zero-padded
 
 # What a record holds. kctx knows: tier, tier_source (how the tier was decided: kctx.names), pin,
 # source, context (the name in the source file). Derived from the entry file: server, cluster,
@@ -141,8 +142,11 @@ def _build_tables(stamp: tuple) -> tuple[tuple, tuple]:
     namespaces = "\n".join(_printable(entries[n].get("namespace")) for n in names)
     # Each entry's original context name (`kctx use arn:aws:eks:...` finds the entry by it).
     contexts = "\n".join(_printable(entries[n].get("context")) for n in names).encode()
-    table = (_TABLE_VERSION, stamp, "\n".join(names).encode(), offsets.tobytes(), b"".join(blobs), tiers, namespaces,
-             contexts)
+    # The records themselves go to a file of their own, read by offset: a first `kctx use` of an
+    # entry reads its record, not the 3 MB of 10,000 records (bench/use.py).
+    head = marshal.dumps((_TABLE_VERSION, stamp))
+    records = head + b"\0" * (_RECORDS_HEAD - len(head)) + b"".join(blobs)
+    table = (_TABLE_VERSION, stamp, "\n".join(names).encode(), offsets.tobytes(), b"", tiers, namespaces, contexts)
     # What `kctx list` shows, column by column (marshal decodes lists of strings far faster than
     # 10,000 records), in a file of its own so that `kctx use` does not read it.
     listing = (_TABLE_VERSION, stamp, names, tuple([entries[n].get(key) for n in names] for key in LISTING_KEYS))
@@ -150,6 +154,7 @@ def _build_tables(stamp: tuple) -> tuple[tuple, tuple]:
     # the lookup table, which carries every record (bench/use.py: `kctx use` at 10,000 entries).
     cols = (_TABLE_VERSION, stamp, table[2], tiers, namespaces)
     try:
+        atomic_write(paths.entries_records_file(), records, fsync=False)  # before the table naming it
         atomic_write(paths.entries_lookup_file(), marshal.dumps(table), fsync=False)
         atomic_write(paths.entries_listing_file(), marshal.dumps(listing), fsync=False)
         atomic_write(paths.entries_columns_file(), marshal.dumps(cols), fsync=False)
@@ -184,8 +189,32 @@ def _from_table(name: str) -> tuple[tuple, dict[str, Any] | None]:
     k = names.count(b"\n", 0, i)
     offsets = array("I")
     offsets.frombytes(table[3])
-    rec = marshal.loads(table[4][offsets[k]:offsets[k + 1]])
+    try:
+        fd = os.open(paths.entries_records_file(), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return _from_table_built(name)
+    try:
+        head = os.pread(fd, _RECORDS_HEAD, 0)
+        blob = os.pread(fd, offsets[k + 1] - offsets[k], _RECORDS_HEAD + offsets[k])
+    finally:
+        os.close(fd)
+    if marshal.loads(head) != (_TABLE_VERSION, table[1]):  # another process rebuilt the files meanwhile
+        return _from_table_built(name)
+    rec = marshal.loads(blob)
     return table[1], rec if isinstance(rec, dict) else None
+
+
+def _from_table_built(name: str) -> tuple[tuple, dict[str, Any] | None]:
+    """Entry `name`'s record from the index itself (the lookup files were being rewritten)."""
+    try:
+        stamp = _stat(paths.hot_index_file())
+        entries = _decode(read_marshal(paths.hot_index_file()))
+    except (OSError, EOFError, ValueError, TypeError):
+        raise Stale from None
+    if entries is None:
+        raise Stale
+    rec = entries.get(name)
+    return stamp, rec if isinstance(rec, dict) else None
 
 
 def record(name: str) -> dict[str, Any] | None:

@@ -144,6 +144,11 @@ def entries_lookup_file() -> str:
     return os.path.join(cache_dir(), "entries.lookup")
 
 
+def entries_records_file() -> str:
+    """The index's records one after another, read by the offsets of the lookup table (kctx.index)."""
+    return os.path.join(cache_dir(), "entries.records")
+
+
 def entries_columns_file() -> str:
     """Entry names, tiers and namespaces, derived from index.bin with the lookup table (kctx.index)."""
     return os.path.join(cache_dir(), "entries.columns")

@@ -23,6 +23,7 @@ import os
 
 from kctx import paths
 from kctx.fsutil import read_marshal
+from kctx.wildcard import match as _glob
 
 TYPE_CHECKING = False  # no typing (nor __future__) at run time: `k` imports this module
 if TYPE_CHECKING:
@@ -212,32 +213,6 @@ def warn(compiled: Compiled, prog: str = "kctx") -> None:
 
 
 # -- matching -----------------------------------------------------------------------------------
-def _glob(pattern: str, text: str) -> bool:
-    """fnmatch's case-sensitive matching; * and ? without importing re (`kctx use` and `k`)."""
-    if pattern == "*":
-        return True
-    if "[" in pattern:
-        from fnmatch import fnmatchcase
-
-        return fnmatchcase(text, pattern)
-    if "*" not in pattern and "?" not in pattern:
-        return pattern == text
-    p = t = 0
-    star_p, star_t = -1, 0
-    while t < len(text):
-        if p < len(pattern) and pattern[p] == "*":
-            star_p, star_t = p, t
-            p += 1
-        elif p < len(pattern) and pattern[p] in ("?", text[t]):
-            p, t = p + 1, t + 1
-        elif star_p >= 0:
-            p, star_t = star_p + 1, star_t + 1
-            t = star_t
-        else:
-            return False
-    return all(c == "*" for c in pattern[p:])
-
-
 def _value(key: str, name: str, rec: dict[str, Any]) -> str:
     if key == "entry":
         return name

@@ -63,9 +63,8 @@ def for_entry(cfg: dict[str, Any], name: str, rec: dict[str, Any]) -> Policy | N
     """The guard's policy for entry `name` (its index record `rec`), or None: no guard."""
     if not cfg["guard"].get("api", True):
         return None
-    from fnmatch import fnmatchcase
-
     from kctx.config import is_protected
+    from kctx.wildcard import match
 
     rec = _team(cfg, name, rec)
     tier = str(rec.get("tier") or "none")
@@ -78,7 +77,7 @@ def for_entry(cfg: dict[str, Any], name: str, rec: dict[str, Any]) -> Policy | N
         everything = _same_server(cfg, name, server)
     rules = [{"namespace": r["namespace"], "tier": r["tier"]}
              for r in cfg["guard"].get("namespace_tiers", [])
-             if fnmatchcase(name, r.get("entry", "*")) and is_protected(cfg, r["tier"])]
+             if match(r.get("entry", "*"), name) and is_protected(cfg, r["tier"])]
     if everything is None and not rules:
         return None
     return Policy(name, tier, server, everything, rules)

@@ -216,12 +216,12 @@ class Policy:
         """Why a write in `namespace` (None: cluster-scoped) is protected, or None."""
         if self.everything:
             return self.everything
-        from fnmatch import fnmatchcase
+        from kctx.wildcard import match
 
         for rule in self.rules:
             if namespace is None:
                 return (f"a cluster-scoped write may touch any namespace, and namespaces "
                         f"{rule['namespace']} of {self.entry} are tier {rule['tier']}")
-            if fnmatchcase(namespace, rule["namespace"]):
+            if match(rule["namespace"], namespace):
                 return f"namespace {namespace} of {self.entry} is tier {rule['tier']}"
         return None

@@ -478,10 +478,10 @@ def _may_be_protected(cfg: dict[str, Any], entry: str, tier: str) -> bool:
 
     if config.is_protected(cfg, tier):
         return True
-    from fnmatch import fnmatchcase
+    from kctx.wildcard import match
 
     return any(
-        fnmatchcase(entry, rule.get("entry", "*")) and config.is_protected(cfg, rule["tier"])
+        match(rule.get("entry", "*"), entry) and config.is_protected(cfg, rule["tier"])
         for rule in cfg["guard"].get("namespace_tiers", [])
     )
 

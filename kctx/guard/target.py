@@ -27,6 +27,7 @@ import os
 from kctx import index as idx
 from kctx import paths
 from kctx.identity import normalise_server, server_parts
+from kctx.wildcard import match as _glob
 
 TYPE_CHECKING = False  # no typing (nor __future__) at run time: each costs every `k`
 if TYPE_CHECKING:
@@ -181,14 +182,6 @@ def merge(files: list[str], explicit: bool, index: dict[str, dict[str, Any]] | N
         if not merged.current and doc.current:
             merged.current = doc.current
     return merged
-
-
-def _glob(pattern: str, text: str) -> bool:
-    if pattern == "*":
-        return True
-    from fnmatch import fnmatchcase
-
-    return fnmatchcase(text, pattern)
 
 
 class Target:
