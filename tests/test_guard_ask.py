@@ -65,6 +65,15 @@ def test_ctrl_c_interrupts(guarded: Guarded) -> None:
     assert guarded.audit()[-1]["outcome"] == "interrupted"
 
 
+def test_ctrl_c_interrupts_when_sigint_was_inherited_ignored(guarded: Guarded) -> None:
+    # A command started in the background by a non-interactive shell inherits SIGINT ignored.
+    child = spawn(guarded, f"trap '' INT; exec {K} delete pod web-1")
+    child.expect("type prod to continue")
+    child.sendintr()
+    assert finish(child) == INTERRUPTED
+    assert guarded.servers["prod"].requests == []
+
+
 def test_end_of_input_aborts(guarded: Guarded) -> None:
     child = spawn(guarded, f"{K} delete pod web-1")
     child.expect("type prod to continue")

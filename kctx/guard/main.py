@@ -180,6 +180,11 @@ def _protected(p: Any, argv: list[str], target: Any, cfg: dict[str, Any]) -> int
             f"k: to confirm without a terminal, run it as: KCTX_CONFIRM={entry} {ask.command_line(argv)}\n")
         return GUARD_REFUSED
     stdin_fd = None
+    # Ctrl-C at the question always interrupts, even when k inherited SIGINT ignored (a command
+    # started in the background by a non-interactive shell); what k inherited is put back after.
+    import _signal
+
+    inherited = _signal.signal(_signal.SIGINT, _signal.default_int_handler)
     try:
         os.write(tty, ask.banner(target, argv, cfg).encode("utf-8", "replace"))
         if cfg["guard"].get("diff", True) and ask.preview_commands(p):
@@ -190,6 +195,8 @@ def _protected(p: Any, argv: list[str], target: Any, cfg: dict[str, Any]) -> int
                 stdin_fd = ask.buffer_stdin()
             ask.run_preview(kubectl, p, tty, stdin_fd, cfg)
         ok = ask.question(tty, entry)
+        if inherited is not None:
+            _signal.signal(_signal.SIGINT, inherited)
     except KeyboardInterrupt:
         os.write(tty, b"\n")
         _audit("interrupted", target, argv, tty=tty)
