@@ -208,12 +208,9 @@ def _from_table_built(name: str) -> tuple[tuple, dict[str, Any] | None]:
     """Entry `name`'s record from the index itself (the lookup files were being rewritten)."""
     try:
         stamp = _stat(paths.hot_index_file())
-        entries = _decode(read_marshal(paths.hot_index_file()))
-    except (OSError, EOFError, ValueError, TypeError):
+    except OSError:
         raise Stale from None
-    if entries is None:
-        raise Stale
-    rec = entries.get(name)
+    rec = hot().get(name)
     return stamp, rec if isinstance(rec, dict) else None
 
 
