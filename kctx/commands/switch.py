@@ -17,7 +17,8 @@ What `use` sets in the shell:
              __kctx_content (the session file as written), __kctx_entry, __kctx_entry_file,
              __kctx_seg / __kctx_tmpl (the prompt segment, and with NS_SLOT for the namespace),
              __kctx_prev_entry, __kctx_prev_ns, __kctx_unlock_until, __kctx_unlock_ind,
-             __kctx_guard (<session>.guard of an API-guarded shell) and __kctx_guard_ind (its marker);
+             __kctx_guard (<session>.guard of an API-guarded shell), __kctx_guard_ind (its marker)
+             and __kctx_guard_pid (the guard pid the hook last read from it);
              the hook derives KCTX_PS1 (bash, zsh; fish: kctx_prompt) from them;
              nu keeps them in the record $env.__kctx (kctx/shell/nu.py).
 `off` points KUBECONFIG at a session file whose current context does not exist, so kubectl
@@ -219,6 +220,7 @@ def _target_code(
     code.set("__kctx_unlock_ind", sh_mod.unlocked_indicator(cfg, sh.name, unlock_until) if unlock_until else "")
     code.set("__kctx_guard", path + ".guard" if guarded else "")
     code.set("__kctx_guard_ind", sh_mod.guarded_indicator(cfg, sh.name) if guarded else "")
+    code.set("__kctx_guard_pid", "")  # the prompt hook reads <session>.guard again
     code.call("__kctx_refresh")
     return code.text()
 
@@ -258,6 +260,7 @@ def _off_code(sh: Shell, path: str, content: str, previous: str) -> str:
     code.set("__kctx_unlock_ind", "")
     code.set("__kctx_guard", "")
     code.set("__kctx_guard_ind", "")
+    code.set("__kctx_guard_pid", "")
     code.call("__kctx_refresh")
     return code.text()
 

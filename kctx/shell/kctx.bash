@@ -106,11 +106,17 @@ __kctx_refresh() {
         KCTX_PS1+=${__kctx_unlock_ind-}
     fi
     if [[ -n ${__kctx_guard-} ]]; then
-        # The API guard of this shell: its pid is the first word of <session>.guard. Down, every
-        # client of this shell fails until the next kctx or k command restarts it.
-        \builtin local g=
-        [[ -r $__kctx_guard ]] && IFS=' ' \builtin read -r g _ <"$__kctx_guard"
-        if [[ -n $g ]] && \builtin kill -0 "$g" 2>/dev/null; then
+        # The API guard of this shell: its pid is the first word of <session>.guard. The file is
+        # read (and kill -0 asked) only when the pid read before is gone from /proc: one stat per
+        # prompt where there is a /proc. Down, every client of this shell fails until the next
+        # kctx or k command restarts it.
+        if [[ -z ${__kctx_guard_pid-} || ! -d /proc/$__kctx_guard_pid ]]; then
+            \builtin local g=
+            [[ -r $__kctx_guard ]] && IFS=' ' \builtin read -r g _ <"$__kctx_guard"
+            [[ -n $g ]] && \builtin kill -0 "$g" 2>/dev/null || g=
+            __kctx_guard_pid=$g
+        fi
+        if [[ -n $__kctx_guard_pid ]]; then
             KCTX_PS1+=${__kctx_guard_ind-}
         else
             KCTX_PS1+=" ${__kctx_warn_pre-}guard down${__kctx_warn_post-}"

@@ -91,15 +91,23 @@ function __kctx_refresh
     end
     # fish cannot read the clock without forking: the indicator says until when instead.
     # The API guard of this shell: its pid is the first word of <session>.guard (fish has no kill
-    # builtin: /proc tells, where there is one). Down, every client fails until kctx or k restarts it.
+    # builtin: /proc tells, where there is one). The file is read only when the pid read before is
+    # gone from /proc. Down, every client fails until kctx or k restarts it.
     set -l down ''
     if test -n "$__kctx_guard"
-        set -l g ''
-        test -r "$__kctx_guard"; and read -l g rest <$__kctx_guard
-        if test -z "$g"; or begin; test -d /proc/self; and not test -d /proc/$g; end
-            set down " $__kctx_warn_pre"'guard down'"$__kctx_warn_post"
-        else
+        if test -z "$__kctx_guard_pid"; or not test -d /proc/$__kctx_guard_pid
+            set -l g ''
+            test -r "$__kctx_guard"; and read -l g rest <$__kctx_guard
+            if test -n "$g"; and begin; not test -d /proc/self; or test -d /proc/$g; end
+                set -g __kctx_guard_pid $g
+            else
+                set -g __kctx_guard_pid ''
+            end
+        end
+        if test -n "$__kctx_guard_pid"
             set down "$__kctx_guard_ind"
+        else
+            set down " $__kctx_warn_pre"'guard down'"$__kctx_warn_post"
         end
     end
     if test "$__kctx_unlock_until" -gt 0 2>/dev/null

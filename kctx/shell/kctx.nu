@@ -127,14 +127,18 @@ def --env __kctx_refresh [] {
     let now = ((date now | into int) // 1_000_000_000)
     let unlocked = (($st.unlock_until? | default '0' | into int) > $now)
     # The API guard of this shell: its pid is the first word of <session>.guard, alive while
-    # /proc has it (builtins only). Down, every client fails until kctx or k restarts it.
+    # /proc has it (builtins only). The file is read only when the pid read before is gone from
+    # /proc. Down, every client fails until kctx or k restarts it.
     let guard = ($st.guard? | default '')
-    let marker = if $guard == '' { '' } else {
+    let known = ($st.guard_pid? | default '')
+    let g = if $guard == '' { '' } else if $known != '' and ($"/proc/($known)" | path exists) { $known } else {
         let g = (try { open --raw $guard | into string | split row ' ' | first } catch { '' })
-        if $g == '' or (('/proc/self' | path exists) and not ($"/proc/($g)" | path exists)) {
-            $" ($__KCTX_WARN_PRE)guard down($__KCTX_WARN_POST)"
-        } else { $st.guard_ind? | default '' }
+        if $g == '' or (('/proc/self' | path exists) and not ($"/proc/($g)" | path exists)) { '' } else { $g }
     }
+    if $g != $known { $env.__kctx = ($env.__kctx | upsert guard_pid $g) }
+    let marker = if $guard == '' { '' } else if $g == '' {
+        $" ($__KCTX_WARN_PRE)guard down($__KCTX_WARN_POST)"
+    } else { $st.guard_ind? | default '' }
     $env.__kctx.ps1 = $"($st.seg? | default '')(if $unlocked { $st.unlock_ind } else { '' })($marker) "
 }
 
