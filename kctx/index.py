@@ -31,7 +31,7 @@ else:
     Any = object
 
 VERSION = 1  # of index.json / index.bin
-_TABLE_VERSION = 6  # of the lookup table, its records file and the per-entry copies
+_TABLE_VERSION = 7  # of the lookup table, its records file and the per-entry copies
 _RECORDS_HEAD = 128  # bytes: the records file starts with (version, stamp), marshalled, zero-padded
 
 # What a record holds. kctx knows: tier, tier_source (how the tier was decided: kctx.names), pin,
@@ -123,8 +123,6 @@ def _printable(value: object) -> str:
 
 
 def _build_tables(stamp: tuple) -> tuple[tuple, tuple]:
-    from array import array
-
     try:
         entries = _decode(read_marshal(paths.hot_index_file()))
     except (OSError, EOFError, ValueError, TypeError):
@@ -132,12 +130,12 @@ def _build_tables(stamp: tuple) -> tuple[tuple, tuple]:
     if entries is None:
         raise Stale
     names = sorted(entries)
-    offsets, blobs, pos = array("I", [0]), [], 0
+    offsets, blobs, pos = [_offset(0)], [], 0
     for name in names:
         blob = marshal.dumps(entries[name])
         blobs.append(blob)
         pos += len(blob)
-        offsets.append(pos)
+        offsets.append(_offset(pos))
     tiers = "\n".join(str(entries[n].get("tier") or "") for n in names)
     namespaces = "\n".join(_printable(entries[n].get("namespace")) for n in names)
     # Each entry's original context name (`kctx use arn:aws:eks:...` finds the entry by it).
@@ -146,13 +144,18 @@ def _build_tables(stamp: tuple) -> tuple[tuple, tuple]:
     # entry reads its record, not the 3 MB of 10,000 records (bench/use.py).
     head = marshal.dumps((_TABLE_VERSION, stamp))
     records = head + b"\0" * (_RECORDS_HEAD - len(head)) + b"".join(blobs)
-    table = (_TABLE_VERSION, stamp, "\n".join(names).encode(), offsets.tobytes(), b"", tiers, namespaces, contexts)
+    table = (_TABLE_VERSION, stamp, "\n".join(names).encode(), b"".join(offsets), b"", tiers, namespaces, contexts)
     # What `kctx list` shows, column by column (marshal decodes lists of strings far faster than
     # 10,000 records), in a file of its own so that `kctx use` does not read it.
     listing = (_TABLE_VERSION, stamp, names, tuple([entries[n].get(key) for n in names] for key in LISTING_KEYS))
     # Names, tiers and namespaces alone (completion, the API guard's protected servers): a tenth of
     # the lookup table, which carries every record (bench/use.py: `kctx use` at 10,000 entries).
-    cols = (_TABLE_VERSION, stamp, table[2], tiers, namespaces)
+    # and the names of each tier, so that the API guard's protected-server check splits the names
+    # of the protected tiers only.
+    by_tier: dict[str, list[str]] = {}
+    for n in names:
+        by_tier.setdefault(str(entries[n].get("tier") or ""), []).append(n)
+    cols = (_TABLE_VERSION, stamp, table[2], tiers, namespaces, {t: "\n".join(ns) for t, ns in by_tier.items()})
     try:
         atomic_write(paths.entries_records_file(), records, fsync=False)  # before the table naming it
         atomic_write(paths.entries_lookup_file(), marshal.dumps(table), fsync=False)
@@ -178,24 +181,28 @@ def _table() -> tuple:
     return _build_tables(stamp)[0]
 
 
-def _from_table(name: str) -> tuple[tuple, dict[str, Any] | None]:
-    from array import array
+def _offset(pos: int) -> bytes:
+    """A record's end in the records file, as the lookup table holds it: 4 bytes, little-endian
+    (read with int.from_bytes: `array` would import collections, ~3 ms of every `kctx use`)."""
+    return pos.to_bytes(4, "little")
 
+
+def _from_table(name: str) -> tuple[tuple, dict[str, Any] | None]:
     table = _table()
     names = table[2]
     i = (b"\n" + names + b"\n").find(b"\n" + name.encode() + b"\n")
     if i < 0:
         return table[1], None
     k = names.count(b"\n", 0, i)
-    offsets = array("I")
-    offsets.frombytes(table[3])
+    start = int.from_bytes(table[3][4 * k:4 * k + 4], "little")
+    end = int.from_bytes(table[3][4 * k + 4:4 * k + 8], "little")
     try:
         fd = os.open(paths.entries_records_file(), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return _from_table_built(name)
     try:
         head = os.pread(fd, _RECORDS_HEAD, 0)
-        blob = os.pread(fd, offsets[k + 1] - offsets[k], _RECORDS_HEAD + offsets[k])
+        blob = os.pread(fd, end - start, _RECORDS_HEAD + start)
     finally:
         os.close(fd)
     if marshal.loads(head) != (_TABLE_VERSION, table[1]):  # another process rebuilt the files meanwhile
@@ -321,24 +328,44 @@ def _files_match(stamps: dict[str, tuple[int, int]], is_entry_name: "Callable[[s
     return seen == len(stamps)
 
 
-def columns() -> tuple[list[str], list[str], list[str]]:
-    """Entry names, their tiers and their namespaces ('' when none), sorted by name: for completion."""
+def _columns() -> tuple:
+    """The columns file, current with index.bin; Stale when the index cannot be read."""
     try:
         stamp = _stat(paths.hot_index_file())
     except OSError:
         raise Stale from None
     try:
         cols = read_marshal(paths.entries_columns_file())
-        if not (isinstance(cols, tuple) and len(cols) == 5 and cols[0] == _TABLE_VERSION and cols[1] == stamp):
-            cols = None
+        if isinstance(cols, tuple) and len(cols) == 6 and cols[0] == _TABLE_VERSION and cols[1] == stamp:
+            return cols
     except (OSError, EOFError, ValueError, TypeError):
-        cols = None
+        pass
     try:
-        if cols is None:
-            table = _build_tables(stamp)[0]
-            cols = (table[0], table[1], table[2], table[5], table[6])
+        _build_tables(stamp)
+        cols = read_marshal(paths.entries_columns_file())
+    except (OSError, EOFError, ValueError, TypeError):
+        raise Stale from None
+    if not (isinstance(cols, tuple) and len(cols) == 6 and cols[1] == stamp):
+        raise Stale  # another process rebuilt the files meanwhile, or they cannot be written
+    return cols
+
+
+def with_tier(keep: "Callable[[str], bool]") -> list[str]:
+    """The entries whose tier ('' when none) passes `keep`, sorted by name within each tier: a
+    few tiers are asked, not 10,000 entries."""
+    names: list[str] = []
+    for tier, joined in _columns()[5].items():
+        if keep(tier):
+            names += joined.split("\n")
+    return names
+
+
+def columns() -> tuple[list[str], list[str], list[str]]:
+    """Entry names, their tiers and their namespaces ('' when none), sorted by name: for completion."""
+    cols = _columns()
+    try:
         names = cols[2].decode().split("\n") if cols[2] else []
-    except (OSError, EOFError, ValueError, TypeError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         raise Stale from None
     if not names:
         return [], [], []

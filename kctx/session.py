@@ -28,6 +28,7 @@ _HEX = set("0123456789abcdef")
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+    from collections.abc import Callable
 
 
 # A guarded shell's KUBECONFIG is its session file alone (kctx.apiguard); `k` reaches the entry
@@ -213,6 +214,16 @@ def entries_by_context(context: str) -> list[str]:
         from kctx import store
 
         return sorted(n for n, rec in store.load_hot_index().items() if rec.get("context") == context)
+
+
+def entries_with_tier(keep: Callable[[str], bool]) -> list[str]:
+    """The entries whose stored tier ('' when none) passes `keep` (the API guard's protected servers)."""
+    try:
+        return index.with_tier(keep)
+    except index.Stale:
+        from kctx import store
+
+        return [n for n, rec in sorted(store.load_hot_index().items()) if keep(str(rec.get("tier") or ""))]
 
 
 def completion_columns(in_force: bool = False) -> tuple[list[str], list[str], list[str]]:

@@ -28,10 +28,8 @@ def _same_server(cfg: dict[str, Any], name: str, server: str) -> str | None:
 
     if not server:
         return None
-    names, tiers, _ = session.completion_columns()
-    protected_tiers = {t for t in set(tiers) if is_protected(cfg, t or "none")}  # a few tiers, not 10,000 entries
     protected = {}
-    for other in [names[i] for i, tier in enumerate(tiers) if tier in protected_tiers]:
+    for other in session.entries_with_tier(lambda tier: is_protected(cfg, tier or "none")):
         if other != name:
             rec = session.entry_record(other)
             if rec and not rec.get("error"):
