@@ -354,6 +354,9 @@ def _dump_scalar(value: Any, room: int) -> str:
     raise _Unusual
 
 
+_DUMPED_KEYS: dict[str, str] = {}  # key -> as written: the same few keys in every entry file
+
+
 def _dump_map(doc: dict[Any, Any], indent: int, out: list[str], seen: set[int], first: str = "") -> None:
     """Append a non-empty mapping's lines; `first`: what starts its first line ("- " of an item)."""
     if id(doc) in seen:
@@ -364,7 +367,11 @@ def _dump_map(doc: dict[Any, Any], indent: int, out: list[str], seen: set[int], 
     for key, value in doc.items():
         if type(key) is not str:
             raise _Unusual
-        k = _dump_str(key, 80 - indent, key=True)
+        k = _DUMPED_KEYS.get(key)
+        if k is None:
+            k = _dump_str(key, 80 - indent, key=True)
+            if " " not in k and len(_DUMPED_KEYS) < 4096:  # without a space, the room left does not matter
+                _DUMPED_KEYS[key] = k
         kind = type(value)
         if kind is dict and value:
             out.append(f"{lead}{k}:\n")
