@@ -101,6 +101,11 @@ def session_unlock_file(session: str) -> str:
     return session + ".unlock"
 
 
+def session_written_file(session: str) -> str:
+    """Beside a session file: its stamp, dated just after kctx wrote it (kctx.session.write_session)."""
+    return session + ".written"
+
+
 def session_note_file(session: str) -> str:
     """Beside a session file: k's note for its shell fast path (kctx.guard.fast, kctx/shell/k.*)."""
     return session + ".k"

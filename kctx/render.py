@@ -12,7 +12,7 @@ import sys
 
 TYPE_CHECKING = False  # kctx list imports this module: no typing at start
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from typing import Any
 
 # The colours of a check's level (doctor) and of other status words: SGR codes.
@@ -51,12 +51,12 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    """Columns padded like kubectl's: two spaces between, no trailing blanks."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded like kubectl's: three spaces between, no trailing blanks."""
     all_rows = [headers, *rows]
     widths = [max(map(len, column)) for column in zip(*all_rows)]
     fmt = "   ".join(f"{{:<{w}}}" for w in widths).format
-    return "".join(fmt(*row).rstrip() + "\n" for row in all_rows)
+    return "\n".join([fmt(*row).rstrip() for row in all_rows]) + "\n"
 
 
 def info(message: str) -> None:

@@ -134,6 +134,33 @@ def write(path: str, text: str | bytes) -> None:
     atomic_write(path, text, fsync=False)
 
 
+def write_session(path: str, content: str) -> None:
+    """Write session file `path` and its stamp <path>.written, dated one nanosecond after it.
+
+    While the session file is older than its stamp, it holds what kctx wrote: the prompt hook
+    (bash, zsh) then compares two dates instead of reading the file. Another program's write
+    (kubectl config set-context) dates the session file after the stamp, so the hook reads it
+    again, unless it comes within the same tick of the file system's clock as kctx's own write,
+    which no program started after kctx can. Where dates are coarser than a nanosecond the stamp
+    gets the session file's date, never older than the stamp, and the hook always reads the file.
+    The old stamp goes first: a kctx stopped half-way leaves none, never a stale one."""
+    stamp = paths.session_written_file(path)
+    try:
+        os.unlink(stamp)
+    except FileNotFoundError:
+        pass
+    write(path, content)
+    try:
+        when = os.stat(path).st_mtime_ns + 1
+        write(stamp, "")
+        os.utime(stamp, ns=(when, when))
+    except OSError:
+        try:
+            os.unlink(stamp)
+        except OSError:
+            pass
+
+
 def remove(path: str) -> None:
     """Remove a session file and the files kept beside it (<session>.unlock, k's <session>.k, the
     API guard's .token, .guard and .direct)."""

@@ -212,14 +212,48 @@ def test_the_prompt_hook_does_not_fork(shell, state, fake_api, kubeconfig, run_k
                   f"for i in 1 2 3 4 5 6 7 8 9 10; do {hook}; done; : > {end}")
         argv = [shell, "--norc", "--noprofile", "-c", script] if shell == "bash" else [shell, "-f", "-c", script]
     log = tmp_path / "strace.log"
-    r = subprocess.run(["strace", "-f", "-e", "trace=clone,clone3,fork,vfork,execve,openat,open", "-o", str(log), *argv],
+    # (the stat calls too: while the session file is older than its stamp, bash and zsh compare
+    # the two dates instead of reading it)
+    r = subprocess.run(["strace", "-f", "-e", "trace=clone,clone3,fork,vfork,execve,openat,open,stat,newfstatat,statx",
+                        "-o", str(log), *argv],
                        capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     # A clone with CLONE_THREAD is a thread (fish's I/O helper for command substitutions, nu's
     # evaluator), not a process.
     between, forks = shell_trace(log.read_text().splitlines(), str(start), str(end))
-    assert between or state == "kubeconfig", "the hook did not read the session file"
+    assert state == "kubeconfig" or any(".json" in line for line in between), "the hook did not look at the session file"
     assert forks == []
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_a_steady_hook_compares_dates_and_a_rewrite_is_still_seen(shell, fake_api, kubeconfig, run_kctx, tmp_path):
+    """bash, zsh and fish: while the session file is older than its stamp (<session>.written, dated just
+    after kctx wrote it), the hook does not open it; kubectl's rewrite right after is still seen."""
+    require(shell)
+    if not shutil.which("strace") or subprocess.run(["strace", "-o", "/dev/null", "true"], check=False).returncode:
+        pytest.skip("strace is not usable here")
+    src = kubeconfig([{"name": "qa", "server": fake_api(), "namespace": "web"}])
+    run_kctx("import", str(src), "--tier", "dev", check=True)  # not protected: no API guard
+    start, end, log = tmp_path / "START", tmp_path / "END", tmp_path / "strace.log"
+    script = (f'eval "$(kctx init {shell} --no-kubectl)"; kctx use qa; : > {start}; '
+              f"for i in 1 2 3; do __kctx_hook; done; : > {end}; "
+              'kubectl config set-context --current --namespace=moved >/dev/null; __kctx_hook; '
+              'printf "%s|%s\n" "$KCTX_PS1" "$KCTX_NAMESPACE"')
+    argv = [shell, "--norc", "--noprofile", "-c", script] if shell == "bash" else [shell, "-f", "-c", script]
+    if shell == "fish":
+        script = (f"kctx init fish --no-kubectl | source; kctx use qa; true > {start}; "
+                  f"for i in 1 2 3; __kctx_refresh; end; true > {end}; "
+                  "kubectl config set-context --current --namespace=moved >/dev/null; __kctx_refresh; "
+                  'printf "%s|%s\\n" "$KCTX_PS1" "$KCTX_NAMESPACE"')
+        argv = ["fish", "--no-config", "-c", script]
+    r = subprocess.run(["strace", "-f", "-e", "trace=openat,open,newfstatat,stat,statx", "-o", str(log), *argv],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    between, _ = shell_trace(log.read_text().splitlines(), str(start), str(end))
+    session_file = next(line for line in between if ".written" in line).split('"')[1].removesuffix(".written")
+    assert not [line for line in between if "open" in line and session_file + '"' in line]
+    assert r.stdout.strip().endswith("|moved"), r.stdout
+    assert ":moved" in r.stdout
 
 
 def test_skew_marker_from_the_versions_code(monkeypatch):

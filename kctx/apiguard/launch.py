@@ -110,7 +110,7 @@ def start(s: str, entry: str, rec: dict[str, Any], namespace: str | None) -> str
     content = session.render_guarded(entry, cluster, user, namespace, f"https://127.0.0.1:{port}",
                                      tls.ensure(), st.token_path(s))
     try:
-        session.write(s, content)
+        session.write_session(s, content)
         session.write(st.direct_path(s), session.render(entry, cluster, user, namespace))
     except BaseException:
         if sock is not None:
@@ -146,7 +146,7 @@ def restart(s: str) -> None:
 
         ca = tls.ensure()
         if moved:
-            session.write(s, session.render_guarded(
+            session.write_session(s, session.render_guarded(
                 entry, str(rec.get("cluster") or ""), str(rec.get("user") or ""), parsed["namespace"] if parsed else None,
                 f"https://127.0.0.1:{port}", ca, st.token_path(s)))
     except BaseException:

@@ -9,11 +9,11 @@ Unprotected entries get no guard and cost nothing. Fast: the tiers come from the
 
 from __future__ import annotations
 
-from kctx.apiguard.rules import Policy
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from kctx.apiguard.rules import Policy
 
 
 def _same_server(cfg: dict[str, Any], name: str, server: str) -> str | None:
@@ -24,7 +24,6 @@ def _same_server(cfg: dict[str, Any], name: str, server: str) -> str | None:
     store: it trusts that CA itself, and a CA several clusters share tells them apart by nothing."""
     from kctx import session
     from kctx.config import is_protected
-    from kctx.guard.target import Identity
 
     if not server:
         return None
@@ -36,6 +35,8 @@ def _same_server(cfg: dict[str, Any], name: str, server: str) -> str | None:
                 protected[other] = rec
     if not protected:
         return None
+    from kctx.guard.target import Identity  # only with protected entries to compare with
+
     ident = Identity(server, protected)
     if ident.same:
         return f"its server is the server of the protected entry {ident.same[0]}"
@@ -78,4 +79,6 @@ def for_entry(cfg: dict[str, Any], name: str, rec: dict[str, Any]) -> Policy | N
              if match(r.get("entry", "*"), name) and is_protected(cfg, r["tier"])]
     if everything is None and not rules:
         return None
+    from kctx.apiguard.rules import Policy
+
     return Policy(name, tier, server, everything, rules)

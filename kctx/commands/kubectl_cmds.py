@@ -233,6 +233,7 @@ def version_columns(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
     {name: {"server_version", "kubectl", "kubectl_source", "installed", "skew_ok", "note"}}
     """
     lookup = choice.Lookup(full=True)
+    records_of = lookup.servers()  # every server's version record, read once, not per entry
     out: dict[str, dict[str, Any]] = {}
     # Cache-only, so the columns are the same for one pin and one server record: entries on one
     # server, and entries whose servers have no record yet (10,000 entries: one choice, not 10,000).
@@ -244,7 +245,7 @@ def version_columns(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
             out[name] = dict(broken)
             continue
         server, pin = rec.get("server") or "", rec.get("pin")
-        key = (pin, server if server and lookup.server(server) else "")
+        key = (pin, server if server and records_of.get(server) else "")
         known = seen.get(key)
         if known is not None:
             out[name] = known

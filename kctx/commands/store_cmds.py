@@ -154,13 +154,16 @@ def _list_text(data: dict[str, Any]) -> str:
                for n, s, p, t, err in zip(names, data["server"], data["pin"], data["tiers"], data["error"])}
     cols = version_columns(records)  # from the version caches only: never a network call
     active = session.active_entry()
+    cells: dict[int, tuple[str, str, str]] = {}  # entries share a column record: its cells made once
     rows = []
     for name, tier, server, namespace, error in zip(names, data["tiers"], data["server"], data["namespace"],
                                                     data["error"]):
         col = cols[name]
-        rows.append([f"{'*' if name == active else ' '} {name}", tier,
-                     f"(broken: {error})" if error else safe(server or ""), safe(namespace or "default"),
-                     server_version_cell(col), kubectl_cell(col), col["note"]])
+        cell = cells.get(id(col))
+        if cell is None:
+            cell = cells[id(col)] = (server_version_cell(col), kubectl_cell(col), col["note"])
+        rows.append((f"* {name}" if name == active else f"  {name}", tier,
+                     f"(broken: {error})" if error else safe(server or ""), safe(namespace or "default"), *cell))
     return table(["  NAME", "TIER", "SERVER", "NAMESPACE", "VERSION", "KUBECTL", ""], rows)
 
 

@@ -320,7 +320,7 @@ def write_session(cfg: dict[str, Any], path: str, name: str, rec: dict[str, Any]
 
         launch.stop(path)
     content = session.render(name, str(rec.get("cluster") or ""), str(rec.get("user") or ""), namespace)
-    session.write(path, content)
+    session.write_session(path, content)
     return content, False
 
 
@@ -403,7 +403,7 @@ def off() -> int:
 
         launch.stop(path)
     content = session.render_off()
-    session.write(path, content)
+    session.write_session(path, content)
     session.clear_unlock(path)
     emit(_off_code(sh, path, content, sh.entry or sh.previous))
     try:

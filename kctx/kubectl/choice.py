@@ -118,6 +118,14 @@ class Lookup:
             self._cache = probe.load_cache()
         return self._cache.get(url)
 
+    def servers(self) -> dict[str, dict[str, Any]]:
+        """Every server with a version record: {URL: record} (the whole cache, read once)."""
+        if self._cache is None:
+            from kctx.kubectl import probe
+
+            self._cache = probe.load_cache()
+        return self._cache
+
     @property
     def installed(self) -> list[str]:
         if self._installed is None:

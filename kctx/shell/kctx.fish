@@ -79,10 +79,15 @@ function __kctx_refresh
         __kctx_warn 'KUBECONFIG changed'
         return 0
     end
-    set -l c ''
-    test -f "$__kctx_session"; and read -z c <$__kctx_session
-    if test "$c" != "$__kctx_content"
-        __kctx_drift "$c"; or return 0
+    # Older than its stamp <session>.written, the session file holds what kctx wrote: two dates
+    # compared instead of the file read (kctx.session.write_session). Else it is read, and
+    # checked against what kctx wrote.
+    if not test -f "$__kctx_session"; or not test "$__kctx_session" -ot "$__kctx_session.written"
+        set -l c ''
+        test -f "$__kctx_session"; and read -z c <$__kctx_session
+        if test "$c" != "$__kctx_content"
+            __kctx_drift "$c"; or return 0
+        end
     end
     test -n "$__kctx_entry"; or return 0
     if not test -e "$__kctx_entry_file"

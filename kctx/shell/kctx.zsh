@@ -97,12 +97,17 @@ __kctx_refresh() {
         __kctx_warn "KUBECONFIG changed"
         \builtin return 0
     fi
-    \builtin local c=
-    # zsh reads $(<file) itself, without a fork, in one read(2); `read -d ''` costs a syscall per byte.
-    # (It drops trailing newlines: kctx writes none, kubectl's rewrite is detected all the same.)
-    [[ -f ${__kctx_session-} && -r $__kctx_session ]] && c=$(<"$__kctx_session")
-    if [[ $c != "${__kctx_content-}" ]]; then
-        __kctx_drift "$c" || \builtin return 0
+    # Older than its stamp <session>.written, the session file holds what kctx wrote: two dates
+    # compared instead of the file read (kctx.session.write_session). Else it is read, and
+    # checked against what kctx wrote.
+    if [[ ! -f ${__kctx_session-} || ! $__kctx_session -ot $__kctx_session.written ]]; then
+        \builtin local c=
+        # zsh reads $(<file) itself, without a fork, in one read(2); `read -d ''` costs a syscall per byte.
+        # (It drops trailing newlines: kctx writes none, kubectl's rewrite is detected all the same.)
+        [[ -f ${__kctx_session-} && -r $__kctx_session ]] && c=$(<"$__kctx_session")
+        if [[ $c != "${__kctx_content-}" ]]; then
+            __kctx_drift "$c" || \builtin return 0
+        fi
     fi
     [[ -n ${__kctx_entry-} ]] || \builtin return 0
     if [[ ! -e ${__kctx_entry_file-} ]]; then
@@ -151,10 +156,10 @@ __kctx_exit() {
     \builtin local __kctx_rc=$?
     # zshexit also runs when a subshell calls exit: only the shell that owns the session counts.
     if [[ -n ${__kctx_session-} && ${__kctx_pid-} == $$ && ${ZSH_SUBSHELL:-0} == 0 ]]; then
-        # the session and the files beside it (.unlock, k's .k, .policy, the API guard's .token
-        # .guard .direct); no glob: failglob, nomatch
-        \command rm -f -- "$__kctx_session" "$__kctx_session.unlock" "$__kctx_session.k" \
-            "$__kctx_session.policy" "$__kctx_session.token" "$__kctx_session.guard" \
+        # the session and the files beside it (.written, .unlock, k's .k, .policy, the API guard's
+        # .token .guard .direct); no glob: failglob, nomatch
+        \command rm -f -- "$__kctx_session" "$__kctx_session.written" "$__kctx_session.unlock" \
+            "$__kctx_session.k" "$__kctx_session.policy" "$__kctx_session.token" "$__kctx_session.guard" \
             "$__kctx_session.direct" 2>/dev/null
     fi
     \builtin return $__kctx_rc
