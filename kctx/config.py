@@ -180,6 +180,18 @@ def _words(where: str, value: Any) -> list[str]:
     return out
 
 
+def policy_files(cfg: dict[str, Any]) -> list[str]:
+    """The team policy files in force (kctx.policy reads them): the config's `policy` list, then
+    KCTX_POLICY's. Here, so that `kctx use` learns there are none without importing kctx.policy."""
+    out: list[str] = []
+    for path in [*(cfg.get("policy") or []), *os.environ.get("KCTX_POLICY", "").split(":")]:
+        if path:
+            path = os.path.abspath(os.path.expanduser(path))
+            if path not in out:
+                out.append(path)
+    return out
+
+
 def _policy_files(value: Any) -> list[str]:
     """policy: FILE or [FILE, ...]; relative paths are relative to the config file's folder."""
     if value is None:

@@ -21,7 +21,7 @@ line) and its last good rules stay in force: what it protected stays protected.
 import marshal
 import os
 
-from kctx import paths
+from kctx import config, paths
 from kctx.fsutil import read_marshal
 from kctx.wildcard import match as _glob
 
@@ -41,17 +41,6 @@ class PolicyError(Exception):
 
 
 # -- where the policy is ------------------------------------------------------------------------
-def files(cfg: dict[str, Any]) -> list[str]:
-    """The policy files in force: the config's `policy` list, then KCTX_POLICY's."""
-    out: list[str] = []
-    for path in [*(cfg.get("policy") or []), *os.environ.get("KCTX_POLICY", "").split(":")]:
-        if path:
-            path = os.path.abspath(os.path.expanduser(path))
-            if path not in out:
-                out.append(path)
-    return out
-
-
 def _stat(path: str) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
@@ -164,7 +153,7 @@ _EMPTY = Compiled([], [], ())
 def load(cfg: dict[str, Any]) -> Compiled:
     """The policy in force: each file's rules as last read, re-read when its stat changed; a file
     that cannot be read now keeps the rules it had when it last could (fail closed)."""
-    names = files(cfg)
+    names = config.policy_files(cfg)
     if not names:
         return _EMPTY
     stamps = [(p, _stat(p)) for p in names]

@@ -51,10 +51,12 @@ def _same_server(cfg: dict[str, Any], name: str, server: str) -> str | None:
 def _team(cfg: dict[str, Any], name: str, rec: dict[str, Any]) -> dict[str, Any]:
     """`rec` with the tier a team policy (kctx.policy) gives it: such rules only protect more,
     and the guard must see them whether `kctx use` or the guard's own reload asks."""
+    from kctx.config import policy_files
+
+    if not policy_files(cfg):
+        return rec
     from kctx import policy as team
 
-    if not team.files(cfg):
-        return rec
     return team.effective(cfg, name, rec, team.load(cfg))
 
 

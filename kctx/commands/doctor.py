@@ -283,7 +283,7 @@ def _doctor_policy(r: Report) -> None:
     """Each team policy file, read afresh (not from the cache): readable, valid, its rules."""
     from kctx import config, policy
 
-    files = policy.files(config.load())
+    files = config.policy_files(config.load())
     if not files:
         r.ok("policy", "no team policy (config 'policy', KCTX_POLICY)")
         return

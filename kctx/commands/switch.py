@@ -146,11 +146,13 @@ def _record(name: str) -> dict[str, Any]:
 
 def _team(cfg: dict[str, Any], name: str, rec: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """`rec` with the tier the team policy gives it (kctx.policy), and the policy files in force."""
-    from kctx import policy
+    from kctx.config import policy_files
 
-    files = policy.files(cfg)
+    files = policy_files(cfg)
     if not files:
         return rec, files
+    from kctx import policy
+
     compiled = policy.load(cfg)
     policy.warn(compiled)
     return policy.effective(cfg, name, rec, compiled), files
