@@ -130,9 +130,9 @@ def _complete() -> int | None:
         items = [(n, "") for n in session.used_namespaces() if n.startswith(incomplete)]
     else:
         return None
-    from kctx.shell import dialect
+    from kctx.shell import dialect_of
 
-    d = dialect(shell)
+    d = dialect_of(shell)
     sys.stdout.write("\n".join(d.complete_item(value, help_) for value, help_ in items) + "\n")
     return 0
 

@@ -96,19 +96,27 @@ def sessions_dir() -> str:
     return os.path.join(runtime_dir(), "sessions")
 
 
+# The files kept beside a session file <s>, by suffix: its stamp (kctx.session.write_session), the
+# unlock, k's note, the policy stamp, and the API guard's secret, state and direct layer
+# (kctx.apiguard.state). A shell's exit removes them with the session (kctx init fills them in).
+WRITTEN, UNLOCK, NOTE, POLICY_STAMP = ".written", ".unlock", ".k", ".policy"
+GUARD_TOKEN, GUARD_STATE, DIRECT = ".token", ".guard", ".direct"
+SESSION_SIBLINGS = (WRITTEN, UNLOCK, NOTE, POLICY_STAMP, GUARD_TOKEN, GUARD_STATE, DIRECT)
+
+
 def session_unlock_file(session: str) -> str:
     """Beside a session file: the unlock that lifts the guard's question for that shell."""
-    return session + ".unlock"
+    return session + UNLOCK
 
 
 def session_written_file(session: str) -> str:
     """Beside a session file: its stamp, dated just after kctx wrote it (kctx.session.write_session)."""
-    return session + ".written"
+    return session + WRITTEN
 
 
 def session_note_file(session: str) -> str:
     """Beside a session file: k's note for its shell fast path (kctx.guard.fast, kctx/shell/k.*)."""
-    return session + ".k"
+    return session + NOTE
 
 
 def sweep_stamp_file() -> str:
@@ -267,7 +275,7 @@ def policy_tiers_file() -> str:
 
 def policy_stamp_file(session_path: str) -> str:
     """When this shell last took the policy in (its prompt hook compares the policy files with it)."""
-    return session_path + ".policy"
+    return session_path + POLICY_STAMP
 
 
 def kubectl_failures_file() -> str:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # A guarded shell's KUBECONFIG is its session file alone (kctx.apiguard); `k` reaches the entry
 # directly through "<session>.direct" (context only, like an unguarded session) + the entry file.
-DIRECT = ".direct"
+DIRECT = paths.DIRECT
 
 
 def _undirect(path: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from kctx.shell import SHELLS, dialect
+from kctx.shell import SHELLS, dialect_of
 
 __all__ = ["NS_SLOT", "SHELLS", "Code", "colour", "quote", "segment", "visible"]
 
@@ -21,7 +21,7 @@ NS_SLOT = "\x1f"
 
 def quote(shell: str, value: str) -> str:
     """`value` as one literal word for `shell`."""
-    return dialect(shell).quote(value)
+    return dialect_of(shell).quote(value)
 
 
 class Code:
@@ -56,7 +56,7 @@ class Code:
         return self
 
     def text(self) -> str:
-        return dialect(self.shell).render(self.ops)
+        return dialect_of(self.shell).render(self.ops)
 
 
 def visible(text: str) -> str:
@@ -69,7 +69,7 @@ def visible(text: str) -> str:
 def prompt_literal(shell: str, text: str) -> str:
     """Literal text inside a prompt of `shell` ("ansi" and "plain": printed by `kctx prompt`)."""
     text = visible(text)
-    return dialect(shell).literal(text) if shell in SHELLS else text
+    return dialect_of(shell).literal(text) if shell in SHELLS else text
 
 
 def colour(shell: str, sgr: str, text: str) -> str:
@@ -79,7 +79,7 @@ def colour(shell: str, sgr: str, text: str) -> str:
         return text
     on, off = f"\x1b[{sgr}m", "\x1b[0m"
     if shell in SHELLS:
-        return dialect(shell).colour(on, off, text)
+        return dialect_of(shell).colour(on, off, text)
     return f"{on}{text}{off}"
 
 
@@ -128,7 +128,7 @@ def unlocked_indicator(cfg: dict, shell: str, until: float) -> str:
     """Shown after the segment while this shell is unlocked. A shell whose hook cannot read
     the clock without forking says until when."""
     text = cfg["prompt"].get("unlocked", " unlocked")
-    if shell in SHELLS and not dialect(shell).reads_clock:
+    if shell in SHELLS and not dialect_of(shell).reads_clock:
         import time
 
         text += time.strftime(" until %H:%M", time.localtime(until))

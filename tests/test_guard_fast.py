@@ -24,7 +24,7 @@ def k_code(shell: str = "bash") -> str:
     """The integration's `k` function and its fast path, as `kctx init` prints them."""
     from kctx.commands import init
 
-    return init._k_code(init.dialect(shell))
+    return init._k_code(init.dialect_of(shell))
 
 
 def decide(argv: list[str], env: dict[str, str], shell: str = "bash") -> str:
@@ -39,7 +39,7 @@ def decide(argv: list[str], env: dict[str, str], shell: str = "bash") -> str:
     elif shell == "nu":
         from kctx.commands import init
 
-        words = init.dialect("nu").words(argv)
+        words = init.dialect_of("nu").words(argv)
         script = k_code("nu") + f"\nprint (if (__kctx_k_fast {words}) != '' {{ 'FAST' }} else {{ 'SLOW' }})\n"
         cmd = ["nu", "-n", "--no-history", "-c", script]
     else:

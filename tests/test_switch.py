@@ -303,6 +303,23 @@ def test_use_does_not_import_click_yaml_or_json(store):
     assert "export KCTX_NAMESPACE='web'" in r.stdout
 
 
+def test_use_imports_only_what_the_entry_needs(fake_api, kubeconfig, run_kctx):
+    """No team policy: kctx.policy is not imported; no protected entry to compare servers with:
+    neither is k's identity code nor the API guard's rules."""
+    src = kubeconfig([{"name": "dev-a", "server": fake_api(name="a")}, {"name": "dev-b", "server": fake_api(name="b")}])
+    run_kctx("import", str(src), "--tier", "dev", check=True)
+    code = ("import sys; before = set(sys.modules); sys.argv = ['kctx', 'use', 'dev-a']; "
+            "from kctx.main import main; rc = main(); "
+            "unneeded = {'kctx.policy', 'kctx.guard.target', 'kctx.identity', 'kctx.apiguard.rules', 'array'}; "
+            "sys.stderr.write(repr(sorted(unneeded & (set(sys.modules) - before)))); sys.exit(rc)")
+    env = {k: v for k, v in os.environ.items() if k != "KCTX_POLICY"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, **use_env()},
+                       check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "[]"
+    assert "KCTX_CONTEXT='dev-a'" in r.stdout
+
+
 def test_fast_path_and_click_emit_the_same_code(store):
     env = {**os.environ, **use_env(KCTX_SESSION="")}
     fast = subprocess.run([VENV_BIN / "kctx", "use", "alpha", "-n", "web"], capture_output=True, text=True, env=env, check=False)

@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 else:
     Any = object
 
-TOKEN = ".token"
-STATE = ".guard"
-DIRECT = session.DIRECT
+TOKEN = paths.GUARD_TOKEN
+STATE = paths.GUARD_STATE
+DIRECT = paths.DIRECT
 
 
 def token_path(s: str) -> str:

@@ -150,13 +150,13 @@ def _doctor_guard(r: Report) -> None:
     from kctx.apiguard import state
 
     try:
-        names = [n for n in os.listdir(paths.sessions_dir()) if n.endswith(".json.guard")]
+        names = [n for n in os.listdir(paths.sessions_dir()) if n.endswith(".json" + paths.GUARD_STATE)]
     except FileNotFoundError:
         names = []
     mine = state.guarded_session()
     down, up = [], 0
     for name in names:
-        s = os.path.join(paths.sessions_dir(), name[: -len(".guard")])
+        s = os.path.join(paths.sessions_dir(), name[: -len(paths.GUARD_STATE)])
         if state.alive(state.read_state(s)):
             up += 1
         elif session._alive(session.pid_of(s) or 0):

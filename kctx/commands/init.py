@@ -14,7 +14,7 @@ import sys
 from kctx import paths
 from kctx.commands import table
 from kctx.errors import FatalError
-from kctx.shell import SHELLS, dialect
+from kctx.shell import SHELLS, dialect_of
 from kctx.shellcode import NS_SLOT
 
 TYPE_CHECKING = False
@@ -31,7 +31,7 @@ def init(shell_name: str, ps1: bool = False, kubectl: bool = True) -> int:
 
     if shell_name not in SHELLS:
         raise FatalError(f"unsupported shell {shell_name!r}", hint=", ".join(SHELLS), code=2)
-    d = dialect(shell_name)
+    d = dialect_of(shell_name)
     cfg = config.load()
     before, after = sh_mod.warning_parts(cfg, shell_name)
     values = {
@@ -39,6 +39,9 @@ def init(shell_name: str, ps1: bool = False, kubectl: bool = True) -> int:
         "@WARN_PRE@": d.quote(before),
         "@WARN_POST@": d.quote(after),
         "@NS_SLOT@": d.quote(NS_SLOT),
+        "@WRITTEN@": d.quote(paths.WRITTEN),  # the suffixes of the files beside a session file
+        "@POLICY_STAMP@": d.quote(paths.POLICY_STAMP),
+        "@SIBLINGS@": d.words(paths.SESSION_SIBLINGS),
         "@CMD@": d.words(start_command()),
         "@EVALUATED@": d.pattern(table.EVALUATED),  # what `kctx` evaluates
     }
@@ -128,7 +131,8 @@ def _k_code(d: Dialect) -> str:
     text = paths.shell_template(d.k_template)
     patterns = {key: d.flags(pats) for key, pats in fast.shell_rules().items()}
     words = d.words(start_command("kctx.guard.main", "k", shutil.which("k") or "k"))
-    values = {"@K_CMD@": words, "@K_MAGIC@": d.quote(fast.MAGIC), "@K_TARGET@": patterns["target"],
+    values = {"@K_CMD@": words, "@K_MAGIC@": d.quote(fast.MAGIC), "@K_NOTE@": d.quote(paths.NOTE),
+              "@K_TARGET@": patterns["target"],
               "@K_SKIP@": patterns["skip"], "@K_INLINE@": patterns["inline"]}
     for key, value in values.items():
         text = text.replace(key, value)

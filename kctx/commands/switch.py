@@ -79,10 +79,10 @@ def check_namespace(ns: str) -> str:
 
 
 def _init_hint(command: str) -> FatalError:
-    from kctx.shell import dialect
+    from kctx.shell import dialect_of
 
     shell = os.path.basename(os.environ.get("SHELL", ""))
-    how = dialect(shell if shell in SHELLS else "bash").load
+    how = dialect_of(shell if shell in SHELLS else "bash").load
     return FatalError(
         f"'kctx {command}' changes this shell's target, which a program cannot do by itself; "
         f"load the shell integration first",
@@ -220,7 +220,7 @@ def _target_code(
     code.set("__kctx_prev_ns", previous_ns)
     code.set("__kctx_unlock_until", unlock_until)
     code.set("__kctx_unlock_ind", sh_mod.unlocked_indicator(cfg, sh.name, unlock_until) if unlock_until else "")
-    code.set("__kctx_guard", path + ".guard" if guarded else "")
+    code.set("__kctx_guard", path + paths.GUARD_STATE if guarded else "")
     code.set("__kctx_guard_ind", sh_mod.guarded_indicator(cfg, sh.name) if guarded else "")
     code.set("__kctx_guard_pid", "")  # the prompt hook reads <session>.guard again
     code.call("__kctx_refresh")
@@ -317,7 +317,7 @@ def write_session(cfg: dict[str, Any], path: str, name: str, rec: dict[str, Any]
         from kctx.apiguard import launch
 
         return launch.start(path, name, rec, namespace), True
-    if os.path.exists(path + ".guard"):
+    if os.path.exists(path + paths.GUARD_STATE):
         from kctx.apiguard import launch
 
         launch.stop(path)
@@ -400,7 +400,7 @@ def off() -> int:
     """This shell targets nothing: kubectl refuses to run until the next `kctx use`."""
     sh = Shell("off")
     path = sh.session_path()
-    if os.path.exists(path + ".guard"):
+    if os.path.exists(path + paths.GUARD_STATE):
         from kctx.apiguard import launch
 
         launch.stop(path)
@@ -471,7 +471,7 @@ def unlock(duration: str) -> int:
     code.set("__kctx_unlock_ind", sh_mod.unlocked_indicator(cfg, sh.name, until))
     code.call("__kctx_refresh")
     emit(code.text())
-    who = ("k will not ask, and every client of this shell may write" if os.path.exists(path + ".guard")
+    who = ("k will not ask, and every client of this shell may write" if os.path.exists(path + paths.GUARD_STATE)
            else "k will not ask before changes")
     info(f"{entry} unlocked until {time.strftime('%H:%M:%S', time.localtime(until))} in this shell: "
          f"{who} ('kctx lock' ends it)")
@@ -506,7 +506,7 @@ def lock() -> int:
     code.call("__kctx_refresh")
     emit(code.text())
     info("locked: k asks again before changes, and the API guard refuses them" if (state or removed)
-         and sh.session and os.path.exists(sh.session + ".guard")
+         and sh.session and os.path.exists(sh.session + paths.GUARD_STATE)
          else "locked: k asks again before changes" if state or removed else "this shell was not unlocked")
     return 0
 

@@ -94,7 +94,7 @@ def read_words(guard: dict[str, Any] | None) -> list[str]:
 def session_of_kubeconfig() -> str | None:
     """The session file KUBECONFIG starts with, when it is one of kctx's."""
     first = os.environ.get("KUBECONFIG", "").split(os.pathsep, 1)[0]
-    first = first.removesuffix(".direct")  # k's direct layer of a session the API guard fronts (kctx.apiguard.state)
+    first = first.removesuffix(paths.DIRECT)  # k's direct layer of a session the API guard fronts (kctx.apiguard.state)
     if not first:
         return None
     first = os.path.abspath(first)

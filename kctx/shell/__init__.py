@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 SHELLS = ("bash", "zsh", "fish", "nu")
 
 
-def dialect(name: str) -> Dialect:
-    """The Dialect of shell `name` (one of SHELLS)."""
+def dialect_of(name: str) -> Dialect:
+    """The Dialect of shell `name` (one of SHELLS). (Not named `dialect`: importing the submodule
+    kctx.shell.dialect would put the module in that name's place.)"""
     if name not in SHELLS:
         raise KeyError(name)
     module = __import__(f"kctx.shell.{name}", fromlist=["DIALECT"])

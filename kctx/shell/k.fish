@@ -11,17 +11,17 @@ function __kctx_k_fast
     test -z "$KCTX_IN_K$KCTX_KUBECTL$KCTX_NO_FAST" -a -n "$KUBECONFIG"; or return 1
     builtin -q path; or return 1  # fish 3.5+: the clock, without a fork
     set -l s (string split -m1 -- : "$KUBECONFIG")[1]
-    test "$s.k" -nt "$s"; or return 1
+    test "$s"@K_NOTE@ -nt "$s"; or return 1
     set -l note
     while read -l line
         set -a note $line
-    end <"$s.k"
+    end <"$s"@K_NOTE@
     test (count $note) -ge 4 -a "$note[1]" = @K_MAGIC@; and test -x "$note[2]"; or return 1
     string match -qr '^[0-9]+$' -- "$note[3]"; or return 1
-    set -l now (math (path mtime -- "$s.k") + (path mtime -R -- "$s.k"))
+    set -l now (math (path mtime -- "$s"@K_NOTE@) + (path mtime -R -- "$s"@K_NOTE@))
     test "$now" -lt "$note[3]"; or return 1
     for d in $note[5..-1]
-        if test -e "$d"; and not test "$s.k" -nt "$d"
+        if test -e "$d"; and not test "$s"@K_NOTE@ -nt "$d"
             return 1
         end
     end

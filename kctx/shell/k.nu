@@ -31,7 +31,7 @@ def __kctx_k_fast [args: list<string>]: nothing -> string {
         $kc | split row (char esep) | first
     }
     if $s == '' { return '' }
-    let note = $"($s).k"
+    let note = ($s + @K_NOTE@)
     let at = (__kctx_k_mtime $note)
     let session_at = (__kctx_k_mtime $s)
     if $at == null or ($session_at != null and $at <= $session_at) { return '' }

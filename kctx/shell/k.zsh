@@ -14,16 +14,16 @@ __kctx_k_fast() {
     [[ -z ${KCTX_IN_K-}${KCTX_KUBECTL-}${KCTX_NO_FAST-} && -n ${KUBECONFIG-} && -n ${EPOCHSECONDS-} ]] || \builtin return 1
     \builtin local s m x expiry reads d a w skip
     s=${KUBECONFIG%%:*} w= skip=
-    [[ $s.k -nt $s ]] || \builtin return 1
+    [[ $s@K_NOTE@ -nt $s ]] || \builtin return 1
     {
         \builtin read -r m && [[ $m == @K_MAGIC@ ]] && \builtin read -r x && [[ -x $x ]] \
             && \builtin read -r expiry && \builtin read -r reads || \builtin return 1
         case $expiry in '' | *[!0-9]*) \builtin return 1 ;; esac
         ((EPOCHSECONDS < expiry)) || \builtin return 1
         while \builtin read -r d; do
-            if [[ -e $d && ! $s.k -nt $d ]]; then \builtin return 1; fi
+            if [[ -e $d && ! $s@K_NOTE@ -nt $d ]]; then \builtin return 1; fi
         done
-    } <"$s.k" || \builtin return 1
+    } <"$s"@K_NOTE@ || \builtin return 1
     # A shell the API guard fronts (kctx/apiguard): a dead guard goes through Python, which restarts it.
     if [[ -e $s.guard ]]; then
         { \builtin read -r d a <"$s.guard"; } 2>/dev/null || \builtin return 1

@@ -82,7 +82,7 @@ function __kctx_refresh
     # Older than its stamp <session>.written, the session file holds what kctx wrote: two dates
     # compared instead of the file read (kctx.session.write_session). Else it is read, and
     # checked against what kctx wrote.
-    if not test -f "$__kctx_session"; or not test "$__kctx_session" -ot "$__kctx_session.written"
+    if not test -f "$__kctx_session"; or not test "$__kctx_session" -ot "$__kctx_session"@WRITTEN@
         set -l c ''
         test -f "$__kctx_session"; and read -z c <$__kctx_session
         if test "$c" != "$__kctx_content"
@@ -138,7 +138,7 @@ end
 
 function __kctx_hook --on-event fish_prompt
     if test -n "$__kctx_entry"; and __kctx_policy_changed
-        true >"$__kctx_session.policy" 2>/dev/null  # once per change, even if the refresh fails
+        true >"$__kctx_session"@POLICY_STAMP@ 2>/dev/null  # once per change, even if the refresh fails
         kctx _adopt
     end
     __kctx_refresh

@@ -11,6 +11,8 @@ typeset -g __kctx_sessions_dir=@SESSIONS_DIR@
 typeset -g __kctx_warn_pre=@WARN_PRE@
 typeset -g __kctx_warn_post=@WARN_POST@
 typeset -g __kctx_ns_slot=@NS_SLOT@
+# The files kept beside the session file, by suffix (kctx.paths): the exit removes them with it.
+__kctx_siblings=@SIBLINGS@
 \builtin zmodload zsh/datetime 2>/dev/null  # EPOCHSECONDS, for the unlock indicator
 
 # How to start kctx: its Python with -I -S and kctx's folders on sys.path when `kctx init`
@@ -100,7 +102,7 @@ __kctx_refresh() {
     # Older than its stamp <session>.written, the session file holds what kctx wrote: two dates
     # compared instead of the file read (kctx.session.write_session). Else it is read, and
     # checked against what kctx wrote.
-    if [[ ! -f ${__kctx_session-} || ! $__kctx_session -ot $__kctx_session.written ]]; then
+    if [[ ! -f ${__kctx_session-} || ! $__kctx_session -ot $__kctx_session@WRITTEN@ ]]; then
         \builtin local c=
         # zsh reads $(<file) itself, without a fork, in one read(2); `read -d ''` costs a syscall per byte.
         # (It drops trailing newlines: kctx writes none, kubectl's rewrite is detected all the same.)
@@ -145,7 +147,7 @@ __kctx_policy_changed() { \builtin return 1; }
 __kctx_hook() {
     \builtin local __kctx_rc=$?
     if [[ -n ${__kctx_entry-} ]] && __kctx_policy_changed; then
-        : 2>/dev/null >|"$__kctx_session.policy"  # once per change, even if the refresh fails
+        : 2>/dev/null >|"$__kctx_session"@POLICY_STAMP@  # once per change, even if the refresh fails
         kctx _adopt
     fi
     __kctx_refresh
@@ -156,11 +158,8 @@ __kctx_exit() {
     \builtin local __kctx_rc=$?
     # zshexit also runs when a subshell calls exit: only the shell that owns the session counts.
     if [[ -n ${__kctx_session-} && ${__kctx_pid-} == $$ && ${ZSH_SUBSHELL:-0} == 0 ]]; then
-        # the session and the files beside it (.written, .unlock, k's .k, .policy, the API guard's
-        # .token .guard .direct); no glob: failglob, nomatch
-        \command rm -f -- "$__kctx_session" "$__kctx_session.written" "$__kctx_session.unlock" \
-            "$__kctx_session.k" "$__kctx_session.policy" "$__kctx_session.token" "$__kctx_session.guard" \
-            "$__kctx_session.direct" 2>/dev/null
+        # the session and the files beside it (no glob: failglob, nomatch)
+        \command rm -f -- "$__kctx_session" "${(@)__kctx_siblings/#/"$__kctx_session"}" 2>/dev/null
     fi
     \builtin return $__kctx_rc
 }
