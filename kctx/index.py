@@ -122,7 +122,9 @@ def _printable(value: object) -> str:
     return value if isinstance(value, str) and value.isprintable() else ""
 
 
-def _build_tables(stamp: tuple) -> tuple[tuple, tuple]:
+def _build_tables(stamp: tuple) -> tuple[tuple, tuple, tuple]:
+    """The lookup table, the listing and the columns, made from index.bin and written (each a
+    file of its own); returned even when the cache folder cannot be written."""
     try:
         entries = _decode(read_marshal(paths.hot_index_file()))
     except (OSError, EOFError, ValueError, TypeError):
@@ -149,7 +151,7 @@ def _build_tables(stamp: tuple) -> tuple[tuple, tuple]:
     # 10,000 records), in a file of its own so that `kctx use` does not read it.
     listing = (_TABLE_VERSION, stamp, names, tuple([entries[n].get(key) for n in names] for key in LISTING_KEYS))
     # Names, tiers and namespaces alone (completion, the API guard's protected servers): a tenth of
-    # the lookup table, which carries every record (bench/use.py: `kctx use` at 10,000 entries).
+    # the lookup table, which carries every record (bench/use.py: `kctx use` at 10,000 entries),
     # and the names of each tier, so that the API guard's protected-server check splits the names
     # of the protected tiers only.
     by_tier: dict[str, list[str]] = {}
@@ -163,7 +165,7 @@ def _build_tables(stamp: tuple) -> tuple[tuple, tuple]:
         atomic_write(paths.entries_columns_file(), marshal.dumps(cols), fsync=False)
     except OSError:
         pass  # a read-only cache only costs speed
-    return table, listing
+    return table, listing, cols
 
 
 def _table() -> tuple:
@@ -341,13 +343,9 @@ def _columns() -> tuple:
     except (OSError, EOFError, ValueError, TypeError):
         pass
     try:
-        _build_tables(stamp)
-        cols = read_marshal(paths.entries_columns_file())
+        return _build_tables(stamp)[2]
     except (OSError, EOFError, ValueError, TypeError):
         raise Stale from None
-    if not (isinstance(cols, tuple) and len(cols) == 6 and cols[1] == stamp):
-        raise Stale  # another process rebuilt the files meanwhile, or they cannot be written
-    return cols
 
 
 def with_tier(keep: "Callable[[str], bool]") -> list[str]:
