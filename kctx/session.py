@@ -31,13 +31,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
-# A guarded shell's KUBECONFIG is its session file alone (kctx.apiguard); `k` reaches the entry
-# directly through "<session>.direct" (context only, like an unguarded session) + the entry file.
-DIRECT = paths.DIRECT
-
-
 def _undirect(path: str) -> str:
-    return path.removesuffix(DIRECT)
+    """A guarded shell's KUBECONFIG is its session file alone (kctx.apiguard); `k` reaches the
+    entry directly through "<session>.direct" (context only, like an unguarded session) + the
+    entry file. That layer stands for its session."""
+    return path.removesuffix(paths.DIRECT)
 
 
 def new_path(shell_pid: int) -> str:
@@ -138,7 +136,7 @@ def write_session(path: str, content: str) -> None:
     """Write session file `path` and its stamp <path>.written, dated one nanosecond after it.
 
     While the session file is older than its stamp, it holds what kctx wrote: the prompt hook
-    (bash, zsh) then compares two dates instead of reading the file. Another program's write
+    (bash, zsh, fish) then compares two dates instead of reading the file. Another program's write
     (kubectl config set-context) dates the session file after the stamp, so the hook reads it
     again, unless it comes within the same tick of the file system's clock as kctx's own write,
     which no program started after kctx can. Where dates are coarser than a nanosecond the stamp
@@ -162,8 +160,8 @@ def write_session(path: str, content: str) -> None:
 
 
 def remove(path: str) -> None:
-    """Remove a session file and the files kept beside it (<session>.unlock, k's <session>.k, the
-    API guard's .token, .guard and .direct)."""
+    """Remove a session file and the files kept beside it (paths.SESSION_SIBLINGS, and
+    temporary files)."""
     folder, base = os.path.split(path)
     try:
         names = [n for n in os.listdir(folder) if n == base or n.startswith(base + ".")]

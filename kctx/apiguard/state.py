@@ -21,21 +21,17 @@ if TYPE_CHECKING:
 else:
     Any = object
 
-TOKEN = paths.GUARD_TOKEN
-STATE = paths.GUARD_STATE
-DIRECT = paths.DIRECT
-
 
 def token_path(s: str) -> str:
-    return s + TOKEN
+    return s + paths.GUARD_TOKEN
 
 
 def state_path(s: str) -> str:
-    return s + STATE
+    return s + paths.GUARD_STATE
 
 
 def direct_path(s: str) -> str:
-    return s + DIRECT
+    return s + paths.DIRECT
 
 
 def guard_dir() -> str:
@@ -98,7 +94,7 @@ def guarded_session(value: str | None = None) -> str | None:
     """The session file when KUBECONFIG is a guarded session alone (a guarded kctx shell)."""
     if value is None:
         value = os.environ.get("KUBECONFIG", "")
-    if not value or os.pathsep in value or value.endswith(DIRECT) or not session.is_session(value):
+    if not value or os.pathsep in value or value.endswith(paths.DIRECT) or not session.is_session(value):
         return None
     s = os.path.abspath(value)
     return s if os.path.exists(state_path(s)) else None

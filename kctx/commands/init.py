@@ -132,6 +132,7 @@ def _k_code(d: Dialect) -> str:
     patterns = {key: d.flags(pats) for key, pats in fast.shell_rules().items()}
     words = d.words(start_command("kctx.guard.main", "k", shutil.which("k") or "k"))
     values = {"@K_CMD@": words, "@K_MAGIC@": d.quote(fast.MAGIC), "@K_NOTE@": d.quote(paths.NOTE),
+              "@K_GUARD@": d.quote(paths.GUARD_STATE),
               "@K_TARGET@": patterns["target"],
               "@K_SKIP@": patterns["skip"], "@K_INLINE@": patterns["inline"]}
     for key, value in values.items():

@@ -110,13 +110,11 @@ class Lookup:
         self.ask = True  # may run a PATH kubectl once to learn its version (not on cache-only paths)
 
     def server(self, url: str) -> dict[str, Any] | None:
-        if self._cache is None:  # the import once, not per entry of kctx list
+        if self._cache is None and not self._full:
             from kctx.kubectl import probe
 
-            if not self._full:
-                return probe.cached_fast(url)
-            self._cache = probe.load_cache()
-        return self._cache.get(url)
+            return probe.cached_fast(url)
+        return self.servers().get(url)
 
     def servers(self) -> dict[str, dict[str, Any]]:
         """Every server with a version record: {URL: record} (the whole cache, read once)."""

@@ -26,8 +26,8 @@ function __kctx_k_fast
         end
     end
     # A shell the API guard fronts (kctx/apiguard): a dead guard goes through Python, which restarts it.
-    if test -e "$s.guard"
-        read -l g rest <"$s.guard" 2>/dev/null; or return 1
+    if test -e "$s"@K_GUARD@
+        read -l g rest <"$s"@K_GUARD@ 2>/dev/null; or return 1
         string match -qr '^[0-9]+$' -- "$g"; and command kill -0 $g 2>/dev/null; or return 1
     end
     set -l w

@@ -46,7 +46,7 @@ def __kctx_k_fast [args: list<string>]: nothing -> string {
         if $t != null and $at <= $t { return '' }
     }
     # A shell the API guard fronts (kctx/apiguard): a dead guard goes through Python, which restarts it.
-    let guard = $"($s).guard"
+    let guard = ($s + @K_GUARD@)
     if ($guard | path exists) {
         let pid = (try { open --raw $guard | decode utf-8 | split row -r '\s+' | first } catch { '' })
         if not ($pid =~ '^[0-9]+$') { return '' }

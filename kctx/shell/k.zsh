@@ -25,8 +25,8 @@ __kctx_k_fast() {
         done
     } <"$s"@K_NOTE@ || \builtin return 1
     # A shell the API guard fronts (kctx/apiguard): a dead guard goes through Python, which restarts it.
-    if [[ -e $s.guard ]]; then
-        { \builtin read -r d a <"$s.guard"; } 2>/dev/null || \builtin return 1
+    if [[ -e $s@K_GUARD@ ]]; then
+        { \builtin read -r d a <"$s"@K_GUARD@; } 2>/dev/null || \builtin return 1
         case $d in '' | *[!0-9]*) \builtin return 1 ;; esac
         \builtin kill -0 "$d" 2>/dev/null || \builtin return 1
     fi

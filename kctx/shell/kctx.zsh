@@ -12,6 +12,7 @@ typeset -g __kctx_warn_pre=@WARN_PRE@
 typeset -g __kctx_warn_post=@WARN_POST@
 typeset -g __kctx_ns_slot=@NS_SLOT@
 # The files kept beside the session file, by suffix (kctx.paths): the exit removes them with it.
+typeset -ga __kctx_siblings
 __kctx_siblings=@SIBLINGS@
 \builtin zmodload zsh/datetime 2>/dev/null  # EPOCHSECONDS, for the unlock indicator
 
