@@ -263,6 +263,33 @@ def test_list_outputs(tmp_path):
     assert run("list", "-o", "name").stdout == "dev\nprod\n"
 
 
+def test_list_sees_every_change_to_the_entry_files(tmp_path):
+    """`kctx list` reads the index's columns only while the files are the ones they describe:
+    an edit, a file added or removed by hand shows at once; a file the store ignores does not."""
+    src = kubeconfig(tmp_path / "c", [("a-dev", "https://a"), ("b-dev", "https://b"), ("c-dev", "https://c")])
+    run("import", str(src))
+
+    def shown() -> dict[str, str]:
+        r = run("list")
+        assert r.returncode == 0, r.stderr
+        return {line.split()[0].lstrip("*"): line.split()[2] for line in r.stdout.splitlines()[1:]}
+
+    assert shown() == {"a-dev": "https://a", "b-dev": "https://b", "c-dev": "https://c"}
+    f = Path(paths.entry_file("b-dev"))
+    f.write_text(f.read_text().replace("https://b", "https://b-edited"))
+    assert shown()["b-dev"] == "https://b-edited"
+    Path(paths.entry_file("d-dev")).write_text(f.read_text().replace("b-dev", "d-dev"))
+    assert set(shown()) == {"a-dev", "b-dev", "c-dev", "d-dev"}
+    (Path(paths.entries_dir()) / "not an entry.yaml").write_text("junk")
+    assert set(shown()) == {"a-dev", "b-dev", "c-dev", "d-dev"}
+    Path(paths.entry_file("a-dev")).unlink()
+    assert set(shown()) == {"b-dev", "c-dev", "d-dev"}
+    for name in ("b-dev", "c-dev", "d-dev"):
+        Path(paths.entry_file(name)).unlink()
+    r = run("list")
+    assert r.returncode == 0 and r.stdout == "" and "no entries yet" in r.stderr
+
+
 def test_default_import_source_is_kubeconfig_env(tmp_path, monkeypatch):
     a = kubeconfig(tmp_path / "a", [("from-a", "https://a")])
     b = kubeconfig(tmp_path / "b", [("from-b", "https://b")])
