@@ -272,7 +272,8 @@ def test_list_sees_every_change_to_the_entry_files(tmp_path):
     def shown() -> dict[str, str]:
         r = run("list")
         assert r.returncode == 0, r.stderr
-        return {line.split()[0].lstrip("*"): line.split()[2] for line in r.stdout.splitlines()[1:]}
+        rows = [line[2:].split() for line in r.stdout.splitlines()[1:]]  # after the "* " mark column
+        return {row[0]: row[2] for row in rows}
 
     assert shown() == {"a-dev": "https://a", "b-dev": "https://b", "c-dev": "https://c"}
     f = Path(paths.entry_file("b-dev"))
