@@ -81,11 +81,12 @@ def write(entries: dict[str, dict[str, Any]]) -> None:
     """Write index.json and its hot copy index.bin (the caller holds the store lock)."""
     import json
 
-    doc = {"version": VERSION, "entries": dict(sorted(entries.items()))}
+    ordered = dict(sorted(entries.items()))
+    doc = {"version": VERSION, "entries": ordered}
     # One entry per line: readable, and json's C encoder (indent= would take the Python one,
     # ten times slower with 10,000 entries).
     dump = json.JSONEncoder(ensure_ascii=False).encode
-    lines = [f" {dump(name)}: {dump(rec)}" for name, rec in doc["entries"].items()]
+    lines = [f" {dump(name)}: {dump(rec)}" for name, rec in ordered.items()]
     text = f'{{"version": {VERSION}, "entries": {{' + ("\n" + ",\n".join(lines) + "\n" if lines else "") + "}}\n"
     atomic_write(paths.index_file(), text)
     atomic_write(paths.hot_index_file(), marshal.dumps(doc), fsync=False)

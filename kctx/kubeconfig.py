@@ -23,7 +23,7 @@ class Split:
     namespace: str | None
 
 
-def yaml_load(text: str | bytes, origin: str) -> Any:
+def yaml_load(text: str, origin: str) -> Any:
     """Parse YAML with the C loader when present; one-line FatalError on bad input."""
     import yaml
 

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
+    from kctx.errors import FatalError
+
 MAX_NAME = 63
 _NAME_START = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _NAME_CHARS = _NAME_START | set("._-")
@@ -53,6 +55,53 @@ def valid_name(name: str) -> bool:
         and name[0] in _NAME_START
         and set(name) <= _NAME_CHARS
     )
+
+
+def no_entry(name: str, names: Iterable[str]) -> FatalError:
+    """The error for `name` when no entry has it: the entries it may have meant in the hint, for
+    the user to type. Never chosen for them: a mistyped name may be a step from production."""
+    from kctx.errors import FatalError
+
+    hint = "'kctx list' shows the entries"
+    near = suggestions(name, names)
+    if near:
+        hint = f"did you mean {' or '.join(near)}? {hint}"
+    return FatalError(f"no entry named {name!r}", hint=hint)
+
+
+def suggestions(name: str, names: Iterable[str], limit: int = 3) -> list[str]:
+    """The entries `name` may have meant, at most `limit`: those that hold its words in a row
+    (`prod-main` → `arn-aws-eks-eu-west-1-1234-cluster-prod-main`, `prod` → `prod-eu`), shortest
+    first; else the closest spellings, any case (`prdo` → `prod`, `Staging` → `staging`)."""
+    want = _name_words(name)
+    if not want:
+        return []
+    names = list(names)
+    n = len(want)
+    held = [c for c in names if c != name
+            and any(w[i:i + n] == want for w in [_name_words(c)] for i in range(len(w) - n + 1))]
+    if held:
+        return sorted(held, key=lambda c: (len(c), c))[:limit]
+    import difflib
+
+    lowered: dict[str, list[str]] = {}
+    for c in names:
+        lowered.setdefault(c.lower(), []).append(c)
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=limit, cutoff=0.7)
+    return [c for low in close for c in lowered[low]][:limit]
+
+
+def _name_words(name: str) -> list[str]:
+    out, word = [], []
+    for c in name.lower():
+        if c.isalnum():
+            word.append(c)
+        elif word:
+            out.append("".join(word))
+            word = []
+    if word:
+        out.append("".join(word))
+    return out
 
 
 def sanitise(name: str) -> str:

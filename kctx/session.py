@@ -27,8 +27,8 @@ _HEX = set("0123456789abcdef")
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
     from collections.abc import Callable
+    from typing import Any
 
 
 def _undirect(path: str) -> str:

@@ -15,7 +15,7 @@ from kctx import index as idx
 from kctx import paths
 from kctx.errors import FatalError
 from kctx.fsutil import atomic_write, ensure_dir, file_lock, stage_batch
-from kctx.names import FACTS, MAX_NAME, sanitise, valid_name
+from kctx.names import FACTS, MAX_NAME, no_entry, sanitise, valid_name
 
 __all__ = ["MAX_NAME", "Entry", "ImportReport", "Store", "check_name", "sanitise", "valid_name"]
 
@@ -219,7 +219,7 @@ class Store:
     def get(self, name: str) -> Entry:
         entry = self.find(name)
         if entry is None:
-            raise FatalError(f"no entry named {name!r}", hint="'kctx list' shows the entries")
+            raise no_entry(name, self.entries())
         return entry
 
     # -- changing -----------------------------------------------------------------------------
@@ -244,7 +244,7 @@ class Store:
         with file_lock(paths.lock_file()):
             index = self._locked_index()
             if name not in index:
-                raise FatalError(f"no entry named {name!r}", hint="'kctx list' shows the entries")
+                raise no_entry(name, index)
             index[name] = {**index[name], **changes}
             idx.write(index)
             return _entry(name, index[name])
@@ -254,7 +254,7 @@ class Store:
         with file_lock(paths.lock_file()):
             index = self._locked_index()
             if name not in index:
-                raise FatalError(f"no entry named {name!r}", hint="'kctx list' shows the entries")
+                raise no_entry(name, index)
             try:
                 os.unlink(paths.entry_file(name))
             except FileNotFoundError:
@@ -270,7 +270,7 @@ class Store:
         with file_lock(paths.lock_file()):
             index = self._locked_index()
             if old not in index:
-                raise FatalError(f"no entry named {old!r}", hint="'kctx list' shows the entries")
+                raise no_entry(old, index)
             if new in index:
                 raise FatalError(f"an entry named {new!r} exists already")
             path = paths.entry_file(old)

@@ -114,7 +114,7 @@ def dump(doc: Any) -> str:
     try:
         node = _node(doc, set())
     except _Unusual:
-        return yaml.dump(doc, Dumper=_DUMPER, **_DUMP_OPTIONS)  # type: ignore[no-any-return]
+        return yaml.dump(doc, Dumper=_DUMPER, **_DUMP_OPTIONS)  # type: ignore[call-overload, no-any-return]
     return yaml.serialize(node, Dumper=_Dumper, allow_unicode=True)  # type: ignore[no-any-return]
 
 

@@ -316,3 +316,33 @@ def test_an_original_name_shared_by_entries_is_ambiguous(tmp_path, run_kctx):
     assert len(r.stderr.strip().splitlines()) == 1
     r = _bash("kctx use 'no such thing'")
     assert r.returncode == 1 and "no entry named 'no such thing'" in r.stderr
+
+
+
+@pytest.mark.parametrize("typed, candidates, meant", [
+    ("prod-main", ["arn-aws-eks-eu-west-1-1234-cluster-prod-main", "dev"],
+     ["arn-aws-eks-eu-west-1-1234-cluster-prod-main"]),
+    ("prod", ["prod-us", "prod-eu", "eks-prod", "products", "dev"], ["prod-eu", "prod-us", "eks-prod"]),
+    ("prdo", ["prod", "dev"], ["prod"]),
+    ("Staging", ["staging", "stg"], ["staging"]),
+    ("qa", ["prod", "dev"], []),
+    ("", ["prod"], []),
+    ("$(rm -rf ~)", ["rm-rf", "dev"], ["rm-rf"]),
+])
+def test_suggestions_are_the_entries_a_typo_meant(typed, candidates, meant):
+    assert names.suggestions(typed, candidates) == meant
+
+
+def test_a_mistyped_name_is_answered_with_the_entries_it_may_mean_and_never_chooses_one(cloud_files, run_kctx):
+    run_kctx("import", str(cloud_files["eks"]), str(cloud_files["gke"]), check=True)
+    r = _bash('kctx use prod-ue; echo "rc=$? target=${KCTX_CONTEXT:-none}"')
+    assert r.stderr.strip() == ("kctx: no entry named 'prod-ue' (did you mean prod-eu? 'kctx list' shows the "
+                                "entries)")
+    assert r.stdout.strip() == "rc=1 target=none"
+    for argv in (("show", "Staging"), ("tier", "Staging", "dev"), ("rm", "Staging"), ("rename", "Staging", "x")):
+        r = run_kctx(*argv)
+        assert r.returncode == 1, argv
+        assert r.stderr.strip() == ("kctx: no entry named 'Staging' (did you mean staging? 'kctx list' shows "
+                                    "the entries)"), argv
+    assert sorted(listing(run_kctx)) == ["prod-eu", "staging"]  # nothing renamed, retiered or removed
+    assert listing(run_kctx)["staging"]["tier"] == "staging"

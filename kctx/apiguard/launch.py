@@ -193,7 +193,7 @@ def direct_kubeconfig(s: str) -> str | None:
         return None
     state = st.parse(text)
     entry = state["current-context"] if state else ""
-    if not entry or not session.valid_name(entry):
+    if not state or not entry or not session.valid_name(entry):
         return None
     rec = session.entry_record(entry)
     if rec is None or rec.get("error"):

@@ -123,22 +123,22 @@ def entry_name(name: str) -> str:
     found = session.entries_by_context(name)
     if len(found) == 1:
         return found[0]
-    from kctx.shellcode import visible
-
     if found:
+        from kctx.shellcode import visible
+
         raise FatalError(f"{visible(name)!r} is the original context of several entries: {', '.join(found)}",
                          hint=f"kctx use {found[0]}")
-    raise FatalError(f"no entry named {visible(name)!r}", hint="'kctx list' shows the entries")
+    from kctx.names import no_entry
+
+    raise no_entry(name, session.entry_names())
 
 
 def _record(name: str) -> dict[str, Any]:
-    if not session.valid_name(name):
-        from kctx.shellcode import visible
-
-        raise FatalError(f"no entry named {visible(name)!r}", hint="'kctx list' shows the entries")
     rec = session.entry_record(name)
     if rec is None:
-        raise FatalError(f"no entry named {name!r}", hint="'kctx list' shows the entries")
+        from kctx.names import no_entry
+
+        raise no_entry(name, session.entry_names())
     if rec.get("error"):
         raise FatalError(f"entry {name!r} is broken: {rec['error']}", hint=f"kctx show {name}")
     return rec
