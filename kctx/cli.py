@@ -213,15 +213,18 @@ def current_cmd(output: str) -> int:
 @cli.command("exec")
 @argument("exec", 0, "name")
 @NAMESPACE
+@click.option("--fail-fast", is_flag=True, help="With a pattern: stop at the first entry whose run fails.")
 @argument("exec", 1, "command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_cmd(name: str, namespace: str | None, command: tuple[str, ...]) -> int:
+def exec_cmd(name: str, namespace: str | None, fail_fast: bool, command: tuple[str, ...]) -> int:
     """Run COMMAND against entry NAME without switching: kctx exec staging -- kubectl get pods.
 
-    Put -- before COMMAND. The exit code is COMMAND's.
+    Put -- before COMMAND. The exit code is COMMAND's. NAME may be a pattern ('staging-*'):
+    COMMAND then runs once per matching entry, in name order; the exit code is 0 when every run
+    succeeded, else the first failure's.
     """
     from kctx.commands import switch
 
-    return switch.exec_(name, namespace, list(command))
+    return switch.exec_(name, namespace, list(command), fail_fast)
 
 
 @cli.command("prompt")

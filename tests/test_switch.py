@@ -263,6 +263,31 @@ def test_exec_runs_one_command_against_another_entry(store, run_kctx):
     assert os.listdir(paths.sessions_dir()) in ([".swept"], [])
 
 
+
+def test_exec_with_a_pattern_runs_once_per_matching_entry(store, run_kctx):
+    # Each run under its own session: the protected one behind its API guard, which refuses the write.
+    r = run_kctx("exec", "*", "--", "kubectl", "delete", "pod", "web-1")
+    assert r.returncode == 1
+    assert [q.path for q in store["alpha"].writes()] == ["/api/v1/namespaces/default/pods/web-1"]
+    assert store["beta-prod"].writes() == []
+    lines = r.stderr.splitlines()
+    assert lines[0] == "==> alpha <==" and "==> beta-prod <==" in lines
+    assert any("kctx: beta-prod is protected" in line for line in lines)
+    assert lines[-1] == "kctx exec: 1 of 2 failed: beta-prod (exit 1)"
+    # Piped stdin is given to every run, not only the first.
+    r = run_kctx("exec", "*", "--", "sh", "-c", 'printf "%s %s %s\\n" "$(cat)" "$KCTX_CONTEXT" "$KCTX_NAMESPACE"',
+                 input="manifest")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "manifest alpha default\nmanifest beta-prod team-b\n"
+    r = run_kctx("exec", "--fail-fast", "-n", "ops", "*", "--", "sh", "-c", 'echo "$KCTX_CONTEXT:$KCTX_NAMESPACE"; exit 4')
+    assert r.returncode == 4 and r.stdout == "alpha:ops\n"
+    assert "kctx exec: stopped after alpha (exit 4); 1 not run: beta-prod" in r.stderr
+    r = run_kctx("exec", "beta-*", "--", "sh", "-c", 'echo "$KCTX_CONTEXT"')
+    assert (r.returncode, r.stdout, r.stderr) == (0, "beta-prod\n", "==> beta-prod <==\n")
+    r = run_kctx("exec", "gamma*", "--", "true")
+    assert r.returncode == 1 and r.stderr == "kctx: no entry matches 'gamma*' ('kctx list' shows the entries)\n"
+    assert os.listdir(paths.sessions_dir()) in ([".swept"], [])
+
 def test_prompt_command(store, run_kctx):
     assert run_kctx("prompt").stdout == ""
     r = bash("kctx use beta-prod && kctx prompt --plain && kctx prompt && NO_COLOR=1 kctx prompt")

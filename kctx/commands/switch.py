@@ -644,15 +644,53 @@ def prompt(plain: bool = False) -> int:
 
 
 # -- exec -------------------------------------------------------------------------------------------
-def exec_(name: str, namespace: str | None, argv: list[str]) -> int:
-    """Run argv with KUBECONFIG and KCTX_* set for entry `name`, without switching this shell."""
-    import subprocess
+WILDCARDS = ("*", "?", "[")  # no entry name holds one (kctx.names.valid_name)
 
+
+def exec_(name: str, namespace: str | None, argv: list[str], fail_fast: bool = False) -> int:
+    """Run argv with KUBECONFIG and KCTX_* set for entry `name`, without switching this shell.
+
+    A `name` with a wildcard runs argv once per matching entry, in name order, each under its
+    own session (a protected one behind its own API guard), a `==> entry <==` line on stderr
+    before each; piped stdin is read once and given to every run. The exit code is 0 when every
+    run succeeded, else the first failure's; Ctrl-C ends the run it interrupts and the rest."""
     if not argv:
         raise FatalError("no command given", hint=f"kctx exec {name} -- kubectl get pods")
     if namespace is not None:
         check_namespace(namespace)
-    name = entry_name(name)
+    if not any(c in name for c in WILDCARDS):
+        return _exec_one(entry_name(name), namespace, argv, None)
+    from kctx.wildcard import match
+
+    names = [n for n in session.entry_names() if match(name, n)]
+    if not names:
+        raise FatalError(f"no entry matches {name!r}", hint="'kctx list' shows the entries")
+    data = None
+    if len(names) > 1 and not sys.stdin.isatty():
+        data = sys.stdin.buffer.read()
+    failed: list[tuple[str, int]] = []
+    for i, entry in enumerate(names):
+        sys.stdout.flush()
+        info(f"==> {entry} <==")
+        rc = _exec_one(entry, namespace, argv, data)
+        if rc:
+            failed.append((entry, rc))
+            if rc == 130 or fail_fast:  # 130: ended by Ctrl-C
+                skipped = len(names) - i - 1
+                if skipped:
+                    info(f"kctx exec: stopped after {entry} (exit {rc}); {skipped} not run: "
+                         + ", ".join(names[i + 1:]))
+                break
+    if failed:
+        info(f"kctx exec: {len(failed)} of {len(names)} failed: "
+             + ", ".join(f"{entry} (exit {rc})" for entry, rc in failed))
+        return failed[0][1]
+    return 0
+
+
+def _exec_one(name: str, namespace: str | None, argv: list[str], data: bytes | None) -> int:
+    import subprocess
+
     from kctx import config
 
     rec, _ = _team(config.load(), name, _record(name))
@@ -666,11 +704,17 @@ def exec_(name: str, namespace: str | None, argv: list[str]) -> int:
                KCTX_NAMESPACE=namespace or "default", KCTX_TIER=str(rec.get("tier") or "none"))
     try:
         try:
-            proc = subprocess.Popen(argv, env=env)
+            proc = subprocess.Popen(argv, env=env, stdin=None if data is None else subprocess.PIPE)
         except FileNotFoundError:
             raise FatalError(f"{argv[0]}: command not found", code=127) from None
         except PermissionError:
             raise FatalError(f"{argv[0]}: permission denied", code=126) from None
+        if data is not None:
+            try:
+                proc.stdin.write(data)  # type: ignore[union-attr]
+                proc.stdin.close()  # type: ignore[union-attr]
+            except (BrokenPipeError, KeyboardInterrupt):
+                pass  # a command that reads no stdin, or stopped reading
         while True:
             try:
                 rc = proc.wait()
