@@ -72,7 +72,8 @@ def no_entry(name: str, names: Iterable[str]) -> FatalError:
 def suggestions(name: str, names: Iterable[str], limit: int = 3) -> list[str]:
     """The entries `name` may have meant, at most `limit`: those that hold its words in a row
     (`prod-main` → `arn-aws-eks-eu-west-1-1234-cluster-prod-main`, `prod` → `prod-eu`), shortest
-    first; else the closest spellings, any case (`prdo` → `prod`, `Staging` → `staging`)."""
+    first; else the closest spellings, any case, of a whole name (`prdo` → `prod`, `Staging` →
+    `staging`) or of as many words in a row of a longer one (`prdo-main` → `arn-…-prod-main`)."""
     want = _name_words(name)
     if not want:
         return []
@@ -84,11 +85,19 @@ def suggestions(name: str, names: Iterable[str], limit: int = 3) -> list[str]:
         return sorted(held, key=lambda c: (len(c), c))[:limit]
     import difflib
 
-    lowered: dict[str, list[str]] = {}
+    m = difflib.SequenceMatcher(a="", b="-".join(want), autojunk=False)
+    scored = []
     for c in names:
-        lowered.setdefault(c.lower(), []).append(c)
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=limit, cutoff=0.7)
-    return [c for low in close for c in lowered[low]][:limit]
+        words = _name_words(c)
+        best = 0.0
+        for part in ["-".join(words)] + ["-".join(words[i:i + n]) for i in range(len(words) - n + 1)
+                                         if len(words) > n]:
+            m.set_seq1(part)
+            if m.real_quick_ratio() > max(best, 0.7) and m.quick_ratio() > max(best, 0.7):
+                best = max(best, m.ratio())
+        if best > 0.7:
+            scored.append((-best, len(c), c))
+    return [c for _, _, c in sorted(scored)[:limit]]
 
 
 def _name_words(name: str) -> list[str]:
