@@ -214,8 +214,10 @@ def current_cmd(output: str) -> int:
 @argument("exec", 0, "name")
 @NAMESPACE
 @click.option("--fail-fast", is_flag=True, help="With a pattern: stop at the first entry whose run fails.")
+@click.option("-P", "--parallel", "jobs", type=int, default=1, metavar="N",
+              help="With a pattern: N runs at once, each output line after its entry's name.")
 @argument("exec", 1, "command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_cmd(name: str, namespace: str | None, fail_fast: bool, command: tuple[str, ...]) -> int:
+def exec_cmd(name: str, namespace: str | None, fail_fast: bool, jobs: int, command: tuple[str, ...]) -> int:
     """Run COMMAND against entry NAME without switching: kctx exec staging -- kubectl get pods.
 
     Put -- before COMMAND. The exit code is COMMAND's. NAME may be a pattern ('staging-*'):
@@ -224,7 +226,7 @@ def exec_cmd(name: str, namespace: str | None, fail_fast: bool, command: tuple[s
     """
     from kctx.commands import switch
 
-    return switch.exec_(name, namespace, list(command), fail_fast)
+    return switch.exec_(name, namespace, list(command), fail_fast, jobs)
 
 
 @cli.command("prompt")

@@ -288,6 +288,36 @@ def test_exec_with_a_pattern_runs_once_per_matching_entry(store, run_kctx):
     assert r.returncode == 1 and r.stderr == "kctx: no entry matches 'gamma*' ('kctx list' shows the entries)\n"
     assert os.listdir(paths.sessions_dir()) in ([".swept"], [])
 
+
+def test_exec_in_parallel_writes_each_line_after_its_entry(store, run_kctx):
+    script = 'printf "%s\\n" "$(cat)"; echo "to stderr" >&2; [ "$KCTX_CONTEXT" = alpha ] || exit 3; printf "no newline"'
+    r = run_kctx("exec", "-P", "2", "*", "--", "sh", "-c", script, input="manifest")
+    assert r.returncode == 3
+    assert sorted(r.stdout.splitlines()) == ["alpha     | manifest", "alpha     | no newline", "beta-prod | manifest"]
+    assert "alpha     | to stderr" in r.stderr.splitlines() and "beta-prod | to stderr" in r.stderr.splitlines()
+    assert r.stderr.splitlines()[-1] == "kctx exec: 1 of 2 failed: beta-prod (exit 3)"
+    r = run_kctx("exec", "-P", "2", "*", "--", "no-such-command-kctx")
+    assert r.returncode == 127 and "alpha     | kctx: no-such-command-kctx: command not found" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert run_kctx("exec", "-P", "0", "*", "--", "true").returncode == 1
+    assert os.listdir(paths.sessions_dir()) in ([".swept"], [])
+
+
+def test_exec_in_parallel_never_asks_so_k_refuses_the_protected_change(store):
+    import pexpect
+
+    # In a terminal, one run at a time could ask there; runs side by side have no terminal, so
+    # k refuses the protected entry's change instead of asking, and the other entry's goes through.
+    child = pexpect.spawn(str(VENV_BIN / "kctx"), ["exec", "-P", "2", "*", "--", str(VENV_BIN / "k"), "delete",
+                                                   "pod", "web-1"], env=dict(os.environ), encoding="utf-8",
+                          timeout=60)
+    out = child.read()
+    child.close()
+    assert child.exitstatus == 4, out
+    assert "beta-prod | k: refused" in out and "no terminal to ask on" in out and "type beta-prod" not in out
+    assert [q.method for q in store["alpha"].writes()] == ["DELETE"]
+    assert store["beta-prod"].writes() == []
+
 def test_prompt_command(store, run_kctx):
     assert run_kctx("prompt").stdout == ""
     r = bash("kctx use beta-prod && kctx prompt --plain && kctx prompt && NO_COLOR=1 kctx prompt")

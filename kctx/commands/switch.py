@@ -647,17 +647,21 @@ def prompt(plain: bool = False) -> int:
 WILDCARDS = ("*", "?", "[")  # no entry name holds one (kctx.names.valid_name)
 
 
-def exec_(name: str, namespace: str | None, argv: list[str], fail_fast: bool = False) -> int:
+def exec_(name: str, namespace: str | None, argv: list[str], fail_fast: bool = False, jobs: int = 1) -> int:
     """Run argv with KUBECONFIG and KCTX_* set for entry `name`, without switching this shell.
 
     A `name` with a wildcard runs argv once per matching entry, in name order, each under its
-    own session (a protected one behind its own API guard), a `==> entry <==` line on stderr
-    before each; piped stdin is read once and given to every run. The exit code is 0 when every
-    run succeeded, else the first failure's; Ctrl-C ends the run it interrupts and the rest."""
+    own session (a protected one behind its own API guard): one after the other with a
+    `==> entry <==` line on stderr before each, or `jobs` at a time with each line of their
+    output after its entry's name (those runs have no terminal: what `k` would ask there it
+    refuses). Piped stdin is read once and given to every run. The exit code is 0 when every
+    run succeeded, else the first failure's in name order; Ctrl-C ends the runs and the rest."""
     if not argv:
         raise FatalError("no command given", hint=f"kctx exec {name} -- kubectl get pods")
     if namespace is not None:
         check_namespace(namespace)
+    if jobs < 1:
+        raise FatalError("--parallel takes a number of runs at once, 1 or more")
     if not any(c in name for c in WILDCARDS):
         return _exec_one(entry_name(name), namespace, argv, None)
     from kctx.wildcard import match
@@ -666,21 +670,25 @@ def exec_(name: str, namespace: str | None, argv: list[str], fail_fast: bool = F
     if not names:
         raise FatalError(f"no entry matches {name!r}", hint="'kctx list' shows the entries")
     data = None
-    if len(names) > 1 and not sys.stdin.isatty():
+    if len(names) > 1 and sys.stdin is not None and not sys.stdin.isatty():
         data = sys.stdin.buffer.read()
-    failed: list[tuple[str, int]] = []
-    for i, entry in enumerate(names):
-        sys.stdout.flush()
-        info(f"==> {entry} <==")
-        rc = _exec_one(entry, namespace, argv, data)
-        if rc:
-            failed.append((entry, rc))
-            if rc == 130 or fail_fast:  # 130: ended by Ctrl-C
-                skipped = len(names) - i - 1
-                if skipped:
-                    info(f"kctx exec: stopped after {entry} (exit {rc}); {skipped} not run: "
-                         + ", ".join(names[i + 1:]))
+    if jobs > 1 and len(names) > 1:
+        codes = _exec_parallel(names, namespace, argv, data, jobs, fail_fast)
+    else:
+        codes = {}
+        for entry in names:
+            sys.stdout.flush()
+            info(f"==> {entry} <==")
+            codes[entry] = _exec_one(entry, namespace, argv, data)
+            if codes[entry] == 130 or (codes[entry] and fail_fast):  # 130: ended by Ctrl-C
                 break
+    failed = [(entry, codes[entry]) for entry in names if codes.get(entry)]
+    skipped = [entry for entry in names if entry not in codes]
+    if skipped:
+        why = f"after {failed[0][0]} (exit {failed[0][1]})" if failed else "by Ctrl-C"
+        info(f"kctx exec: stopped {why}; {len(skipped)} not run: " + ", ".join(skipped))
+        if not failed:
+            return 130
     if failed:
         info(f"kctx exec: {len(failed)} of {len(names)} failed: "
              + ", ".join(f"{entry} (exit {rc})" for entry, rc in failed))
@@ -688,9 +696,9 @@ def exec_(name: str, namespace: str | None, argv: list[str], fail_fast: bool = F
     return 0
 
 
-def _exec_one(name: str, namespace: str | None, argv: list[str], data: bytes | None) -> int:
-    import subprocess
-
+def _exec_env(name: str, namespace: str | None) -> tuple[dict[str, str], str, bool]:
+    """The environment of a run against entry `name`: its session file written (and its API
+    guard started when protected), the session's path, and whether it is guarded."""
     from kctx import config
 
     rec, _ = _team(config.load(), name, _record(name))
@@ -702,17 +710,38 @@ def _exec_one(name: str, namespace: str | None, argv: list[str], data: bytes | N
                                                              "KCTX_PREVIOUS", "KCTX_PREVIOUS_NS")}
     env.update(KUBECONFIG=path if guarded else path + os.pathsep + paths.entry_file(name), KCTX_CONTEXT=name,
                KCTX_NAMESPACE=namespace or "default", KCTX_TIER=str(rec.get("tier") or "none"))
+    return env, path, guarded
+
+
+def _exec_done(path: str, guarded: bool) -> None:
+    if guarded:
+        from kctx.apiguard import launch
+
+        launch.stop(path)
+    session.remove(path)
+
+
+def _spawn(argv: list[str], env: dict[str, str], **kw: Any) -> Any:
+    import subprocess
+
     try:
-        try:
-            proc = subprocess.Popen(argv, env=env, stdin=None if data is None else subprocess.PIPE)
-        except FileNotFoundError:
-            raise FatalError(f"{argv[0]}: command not found", code=127) from None
-        except PermissionError:
-            raise FatalError(f"{argv[0]}: permission denied", code=126) from None
+        return subprocess.Popen(argv, env=env, **kw)
+    except FileNotFoundError:
+        raise FatalError(f"{argv[0]}: command not found", code=127) from None
+    except PermissionError:
+        raise FatalError(f"{argv[0]}: permission denied", code=126) from None
+
+
+def _exec_one(name: str, namespace: str | None, argv: list[str], data: bytes | None) -> int:
+    import subprocess
+
+    env, path, guarded = _exec_env(name, namespace)
+    try:
+        proc = _spawn(argv, env, stdin=None if data is None else subprocess.PIPE)
         if data is not None:
             try:
-                proc.stdin.write(data)  # type: ignore[union-attr]
-                proc.stdin.close()  # type: ignore[union-attr]
+                proc.stdin.write(data)
+                proc.stdin.close()
             except (BrokenPipeError, KeyboardInterrupt):
                 pass  # a command that reads no stdin, or stopped reading
         while True:
@@ -722,9 +751,95 @@ def _exec_one(name: str, namespace: str | None, argv: list[str], data: bytes | N
             except KeyboardInterrupt:
                 continue  # Ctrl-C reached the command too (same process group): it decides
     finally:
-        if guarded:
-            from kctx.apiguard import launch
+        _exec_done(path, guarded)
+    return int(128 - rc if rc < 0 else rc)
 
-            launch.stop(path)
-        session.remove(path)
-    return 128 - rc if rc < 0 else rc
+
+def _exec_parallel(names: list[str], namespace: str | None, argv: list[str], data: bytes | None, jobs: int,
+                   fail_fast: bool) -> dict[str, int]:
+    """`jobs` runs at a time, each in a session (and process group) of its own with no terminal,
+    its output lines written whole after `entry | `. Returns the exit code of each run started."""
+    import signal
+    import subprocess
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    width = max(map(len, names))
+    lock = threading.Lock()
+    stop = threading.Event()
+    running: dict[str, Any] = {}
+    codes: dict[str, int] = {}
+
+    def pump(stream: Any, out: Any, prefix: bytes) -> None:
+        for line in iter(stream.readline, b""):
+            with lock:
+                out.write(prefix + line + (b"" if line.endswith(b"\n") else b"\n"))
+                out.flush()
+
+    def run(entry: str) -> None:
+        if stop.is_set():
+            return
+        prefix = f"{entry:<{width}} | ".encode()
+        try:
+            run_in(entry, prefix)
+        except Exception as e:  # noqa: BLE001 - one run's failure is reported as that run's
+            with lock:
+                sys.stderr.buffer.write(prefix + f"kctx: {type(e).__name__}: {e}\n".encode())
+            codes[entry] = 1
+
+    def run_in(entry: str, prefix: bytes) -> None:
+        try:
+            env, path, guarded = _exec_env(entry, namespace)
+        except FatalError as e:
+            with lock:
+                sys.stderr.buffer.write(prefix + f"kctx: {e}\n".encode())
+            codes[entry] = e.code
+            return
+        try:
+            try:
+                proc = _spawn(argv, env, stdin=subprocess.DEVNULL if data is None else subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            except FatalError as e:
+                with lock:
+                    sys.stderr.buffer.write(prefix + f"kctx: {e}\n".encode())
+                codes[entry] = e.code
+                return
+            running[entry] = proc
+            pumps = [threading.Thread(target=pump, args=(proc.stdout, sys.stdout.buffer, prefix)),
+                     threading.Thread(target=pump, args=(proc.stderr, sys.stderr.buffer, prefix))]
+            for t in pumps:
+                t.start()
+            if data is not None:
+                try:
+                    proc.stdin.write(data)
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+            rc = proc.wait()
+            for t in pumps:
+                t.join()
+            codes[entry] = 128 - rc if rc < 0 else rc
+            if codes[entry] and fail_fast:
+                stop.set()
+        finally:
+            running.pop(entry, None)
+            _exec_done(path, guarded)
+
+    sys.stdout.flush()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run, entry) for entry in names]
+        while futures:
+            try:
+                futures = [f for f in futures if not f.done()]
+                if futures:
+                    futures[0].exception(timeout=0.2)
+            except TimeoutError:
+                continue
+            except KeyboardInterrupt:
+                stop.set()  # the runs have no terminal of their own: Ctrl-C is passed on
+                for proc in list(running.values()):
+                    try:
+                        os.killpg(proc.pid, signal.SIGINT)
+                    except OSError:
+                        pass
+    return codes
