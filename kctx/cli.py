@@ -201,6 +201,14 @@ def adopt_cmd() -> int:
     return switch.adopt()
 
 
+@cli.command("_start", hidden=True)
+def start_cmd() -> int:
+    """(internal) A new shell under shell.start: last takes the entry last chosen."""
+    from kctx.commands import switch
+
+    return switch.start()
+
+
 @cli.command("current")
 @OUTPUT
 def current_cmd(output: str) -> int:

@@ -50,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
         "diff": True,  # show what would change before asking for apply/replace/patch/delete -f
         "api": True,  # every client of a protected shell goes through the API guard (kctx.apiguard)
     },
+    "shell": {
+        "start": "none",  # what a new shell (that inherited no target) targets: none, or last (kctx use)
+    },
     "kubectl": {
         "mirror": "https://dl.k8s.io",
         "version_ttl": 86400,
@@ -59,8 +62,9 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-_VERSION = 3  # bump when the compiled form changes shape
+_VERSION = 4  # bump when the compiled form changes shape
 DOWNLOAD_MODES = ("auto", "always", "never")
+START_MODES = ("none", "last")
 
 
 def sgr(color: str) -> str:
@@ -130,7 +134,7 @@ def _merge(raw: Any) -> dict[str, Any]:
                 raise _fail(f"tiers.{name}.{key}", "unknown setting")
         cfg["tiers"][name] = tier
 
-    for section in ("prompt", "guard", "kubectl"):
+    for section in ("prompt", "guard", "shell", "kubectl"):
         given = raw.get(section) or {}
         if not isinstance(given, dict):
             raise _fail(section, "expected a mapping")
@@ -150,6 +154,8 @@ def _merge(raw: Any) -> dict[str, Any]:
                 value = str(value)
             cfg[section][key] = value
 
+    if cfg["shell"]["start"] not in START_MODES:
+        raise _fail("shell.start", f"expected one of {', '.join(START_MODES)}")
     if cfg["kubectl"]["download"] not in DOWNLOAD_MODES:
         raise _fail("kubectl.download", f"expected one of {', '.join(DOWNLOAD_MODES)}")
     fmt = cfg["prompt"]["format"]

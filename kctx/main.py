@@ -63,7 +63,7 @@ def _fast(argv: list[str]) -> int | None:
             return None
         if args:
             return None
-        return {"off": switch.off, "lock": switch.lock, "_adopt": switch.adopt}[cmd]()
+        return {"off": switch.off, "lock": switch.lock, "_adopt": switch.adopt, "_start": switch.start}[cmd]()
     if cmd == "init":
         flags = set(args[1:])
         if not args or not flags <= {"--ps1", "--no-kubectl"} or len(flags) != len(args) - 1:
@@ -151,8 +151,8 @@ def _handle_fast(argv: list[str]) -> int | None:
 
 def _revive_guard(argv: list[str]) -> None:
     """In a shell the API guard fronts, any kctx command brings a dead guard back (cheap: a
-    stat, a small read and a kill(0)); use, ns, off and _adopt start or stop it themselves."""
-    if (argv[:1] and argv[0] in ("use", "ns", "off", "_adopt")) or os.environ.get("_KCTX_COMPLETE"):
+    stat, a small read and a kill(0)); use, ns, off, _adopt and _start start or stop it themselves."""
+    if (argv[:1] and argv[0] in ("use", "ns", "off", "_adopt", "_start")) or os.environ.get("_KCTX_COMPLETE"):
         return
     try:
         from kctx.apiguard import state

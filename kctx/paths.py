@@ -176,6 +176,11 @@ def completion_cache_file(key: str) -> str:
     return os.path.join(cache_dir(), "completion", key)
 
 
+def last_target_file() -> str:
+    """The entry and namespace last chosen with `kctx use` / `kctx ns` (config shell.start: last)."""
+    return os.path.join(data_dir(), "last-target")
+
+
 def namespaces_file() -> str:
     """Namespaces `kctx ns` has set, offered by completion."""
     return os.path.join(data_dir(), "namespaces")

@@ -46,7 +46,8 @@ def init(shell_name: str, ps1: bool = False, kubectl: bool = True) -> int:
         "@EVALUATED@": d.pattern(table.EVALUATED),  # what `kctx` evaluates
     }
     comp = _kubectl_completion_code(d.kubectl_completion) if kubectl and d.kubectl_completion else ""
-    sections = {"ps1": ps1, "kubectl": kubectl, "kubectl-completion": bool(comp)}
+    sections = {"ps1": ps1, "kubectl": kubectl, "kubectl-completion": bool(comp),
+                "start-last": cfg["shell"]["start"] == "last"}
     code = {  # code, not values: never quoted
         "@K_FUNCTION@": _k_code(d) if d.k_template else "",
         "@COMPLETION@": _completion_code(d) if d.click_script else "",

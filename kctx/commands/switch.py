@@ -348,6 +348,7 @@ def use(name: str | None, namespace: str | None = None) -> int:
     rec = switch_to(sh, name, namespace, previous, previous_ns)
     if namespace:
         _remember_namespace(namespace)
+    _remember_target(name, namespace or rec.get("namespace") or "")
     _on_use(name, rec)
     return 0
 
@@ -393,6 +394,7 @@ def ns(namespace: str | None) -> int:
     previous_ns = sh.namespace if sh.namespace and sh.namespace != namespace else sh.previous_ns
     switch_to(sh, entry, namespace, sh.previous, previous_ns)
     _remember_namespace(namespace)
+    _remember_target(entry, namespace)
     return 0
 
 
@@ -408,10 +410,60 @@ def off() -> int:
     session.write_session(path, content)
     session.clear_unlock(path)
     emit(_off_code(sh, path, content, sh.entry or sh.previous))
+    _remember_target("", "")
     try:
         session.sweep()
     except OSError:
         pass
+    return 0
+
+
+def _remember_target(entry: str, namespace: str) -> None:
+    """Under shell.start: last, what new shells start on: this entry and namespace ('': none).
+    Nothing is written otherwise."""
+    from kctx import config
+
+    if config.load()["shell"]["start"] != "last":
+        return
+    try:
+        if entry:
+            from kctx.fsutil import atomic_write
+
+            atomic_write(paths.last_target_file(), f"{entry}\n{namespace}\n", fsync=False)
+        else:
+            os.unlink(paths.last_target_file())
+    except OSError:
+        pass  # a new shell then starts on nothing, as without the setting
+
+
+def start() -> int:
+    """A new shell (it inherited no target) under shell.start: last: the entry and namespace last
+    chosen with `kctx use` / `kctx ns` in any shell, unless that entry is protected (then one line
+    says so, and the shell targets nothing, as kctx off left it, or what your kubeconfig says)."""
+    from kctx import config
+
+    cfg = config.load()
+    sh = Shell("_start")
+    if cfg["shell"]["start"] != "last" or sh.session or os.environ.get("KCTX_CONTEXT"):
+        return 0
+    try:
+        with open(paths.last_target_file(), encoding="utf-8") as f:
+            entry, _, namespace = f.read().partition("\n")
+    except (OSError, UnicodeDecodeError):
+        return 0
+    namespace = namespace.strip()
+    rec = session.entry_record(entry) if session.valid_name(entry) else None
+    if rec is None or rec.get("error"):
+        return 0
+    team, _ = _team(cfg, entry, rec)
+    from kctx.apiguard import policy
+
+    if (_may_be_protected(cfg, entry, str(team.get("tier") or "none")) or team.get("tier_protected")
+            or policy.for_entry(cfg, entry, team) is not None):
+        info(f"kctx: a new shell does not start on {entry}, the last entry chosen: it is protected "
+             f"(kctx use {entry})")
+        return 0
+    switch_to(sh, entry, namespace if namespace and valid_namespace(namespace) else None, "", "")
     return 0
 
 

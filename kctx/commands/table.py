@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[int, tuple[str, ...]]] = {
     "ns": (EVAL | FAST, (NAMESPACE,)),
     "off": (EVAL | FAST, ()),
     "_adopt": (EVAL | FAST, ()),
+    "_start": (EVAL | FAST, ()),
     "current": (0, ()),
     "exec": (0, (ENTRY,)),
     "prompt": (FAST, ()),

@@ -158,6 +158,10 @@ function __kctx_adopt_if_inherited
     test -z "$__kctx_session"; or return 0
     if test -n "$KCTX_CONTEXT"; or string match -q -- "$__kctx_sessions_dir/*" "$KUBECONFIG"
         kctx _adopt
+# [start-last]
+    else
+        kctx _start  # config shell.start: last
+# [/start-last]
     end
 end
 

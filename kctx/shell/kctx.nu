@@ -175,6 +175,10 @@ def --env __kctx_adopt_if_inherited [] {
     let kc = ($env.KUBECONFIG? | default '')
     if ($env.KCTX_CONTEXT? | default '') != '' or ($kc | str starts-with $"($__KCTX_SESSIONS_DIR)/") {
         kctx _adopt
+# [start-last]
+    } else {
+        kctx _start  # config shell.start: last
+# [/start-last]
     }
 }
 

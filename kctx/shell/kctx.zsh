@@ -171,6 +171,10 @@ __kctx_adopt_if_inherited() {
     [[ -z ${__kctx_session-} ]] || \builtin return 0
     if [[ -n ${KCTX_CONTEXT-} || ${KUBECONFIG-} == "$__kctx_sessions_dir"/* ]]; then
         kctx _adopt
+# [start-last]
+    else
+        kctx _start  # config shell.start: last
+# [/start-last]
     fi
 }
 
