@@ -318,6 +318,25 @@ def test_exec_in_parallel_never_asks_so_k_refuses_the_protected_change(store):
     assert [q.method for q in store["alpha"].writes()] == ["DELETE"]
     assert store["beta-prod"].writes() == []
 
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_stops_an_exec_over_many_entries(store, jobs):
+    import pexpect
+
+    child = pexpect.spawn(str(VENV_BIN / "kctx"), ["exec", "-P", jobs, "*", "--", "sh", "-c",
+                                                   'echo "started $KCTX_CONTEXT"; sleep 30'],
+                          env=dict(os.environ), encoding="utf-8", timeout=20)
+    child.expect("started alpha")
+    t = time.monotonic()
+    child.sendintr()
+    out = child.read()
+    child.close()
+    assert time.monotonic() - t < 10
+    assert child.exitstatus == 130 or child.signalstatus is not None, out
+    if jobs == "1":
+        assert "started beta-prod" not in out and "1 not run: beta-prod" in out
+    assert os.listdir(paths.sessions_dir()) in ([".swept"], [])
+
 def test_prompt_command(store, run_kctx):
     assert run_kctx("prompt").stdout == ""
     r = bash("kctx use beta-prod && kctx prompt --plain && kctx prompt && NO_COLOR=1 kctx prompt")

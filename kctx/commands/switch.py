@@ -817,7 +817,8 @@ def _exec_parallel(names: list[str], namespace: str | None, argv: list[str], dat
     from concurrent.futures import ThreadPoolExecutor
 
     width = max(map(len, names))
-    lock = threading.Lock()
+    lock = threading.Lock()  # one output line at a time
+    starting = threading.Lock()  # one run started at a time, or Ctrl-C passed on
     stop = threading.Event()
     running: dict[str, Any] = {}
     codes: dict[str, int] = {}
@@ -848,15 +849,18 @@ def _exec_parallel(names: list[str], namespace: str | None, argv: list[str], dat
             codes[entry] = e.code
             return
         try:
-            try:
-                proc = _spawn(argv, env, stdin=subprocess.DEVNULL if data is None else subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-            except FatalError as e:
-                with lock:
-                    sys.stderr.buffer.write(prefix + f"kctx: {e}\n".encode())
-                codes[entry] = e.code
-                return
-            running[entry] = proc
+            with starting:  # Ctrl-C either finds the run here or keeps it from starting
+                if stop.is_set():
+                    return
+                try:
+                    proc = _spawn(argv, env, stdin=subprocess.DEVNULL if data is None else subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                except FatalError as e:
+                    with lock:
+                        sys.stderr.buffer.write(prefix + f"kctx: {e}\n".encode())
+                    codes[entry] = e.code
+                    return
+                running[entry] = proc
             pumps = [threading.Thread(target=pump, args=(proc.stdout, sys.stdout.buffer, prefix)),
                      threading.Thread(target=pump, args=(proc.stderr, sys.stderr.buffer, prefix))]
             for t in pumps:
@@ -877,9 +881,22 @@ def _exec_parallel(names: list[str], namespace: str | None, argv: list[str], dat
             running.pop(entry, None)
             _exec_done(path, guarded)
 
+    def interrupt() -> None:
+        with starting:
+            stop.set()  # the runs have no terminal of their own: Ctrl-C is passed on
+            for proc in list(running.values()):
+                try:
+                    os.killpg(proc.pid, signal.SIGINT)
+                except OSError:
+                    pass
+
     sys.stdout.flush()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run, entry) for entry in names]
+        futures: list[Any] = []
+        try:
+            futures = [pool.submit(run, entry) for entry in names]
+        except KeyboardInterrupt:
+            interrupt()
         while futures:
             try:
                 futures = [f for f in futures if not f.done()]
@@ -888,10 +905,5 @@ def _exec_parallel(names: list[str], namespace: str | None, argv: list[str], dat
             except TimeoutError:
                 continue
             except KeyboardInterrupt:
-                stop.set()  # the runs have no terminal of their own: Ctrl-C is passed on
-                for proc in list(running.values()):
-                    try:
-                        os.killpg(proc.pid, signal.SIGINT)
-                    except OSError:
-                        pass
+                interrupt()
     return codes
