@@ -74,43 +74,27 @@ def suggestions(name: str, names: Iterable[str], limit: int = 3) -> list[str]:
     (`prod-main` → `arn-aws-eks-eu-west-1-1234-cluster-prod-main`, `prod` → `prod-eu`), shortest
     first; else the closest spellings, any case, of a whole name (`prdo` → `prod`, `Staging` →
     `staging`) or of as many words in a row of a longer one (`prdo-main` → `arn-…-prod-main`)."""
-    want = _name_words(name)
+    want = words(name)
     if not want:
         return []
-    names = list(names)
-    n = len(want)
-    held = [c for c in names if c != name
-            and any(w[i:i + n] == want for w in [_name_words(c)] for i in range(len(w) - n + 1))]
+    split = [(c, words(c)) for c in names]
+    held = [c for c, w in split if c != name and _contains(w, want)]
     if held:
         return sorted(held, key=lambda c: (len(c), c))[:limit]
     import difflib
 
+    n = len(want)
     m = difflib.SequenceMatcher(a="", b="-".join(want), autojunk=False)
     scored = []
-    for c in names:
-        words = _name_words(c)
+    for c, w in split:
         best = 0.0
-        for part in ["-".join(words)] + ["-".join(words[i:i + n]) for i in range(len(words) - n + 1)
-                                         if len(words) > n]:
+        for part in ["-".join(w)] + ["-".join(w[i:i + n]) for i in range(len(w) - n + 1) if len(w) > n]:
             m.set_seq1(part)
             if m.real_quick_ratio() > max(best, 0.7) and m.quick_ratio() > max(best, 0.7):
                 best = max(best, m.ratio())
         if best > 0.7:
             scored.append((-best, len(c), c))
     return [c for _, _, c in sorted(scored)[:limit]]
-
-
-def _name_words(name: str) -> list[str]:
-    out, word = [], []
-    for c in name.lower():
-        if c.isalnum():
-            word.append(c)
-        elif word:
-            out.append("".join(word))
-            word = []
-    if word:
-        out.append("".join(word))
-    return out
 
 
 def sanitise(name: str) -> str:

@@ -217,10 +217,10 @@ class Store:
         return self.entries().get(name)
 
     def get(self, name: str) -> Entry:
-        entry = self.find(name)
-        if entry is None:
-            raise no_entry(name, self.entries())
-        return entry
+        entries = self.entries()
+        if name not in entries:
+            raise no_entry(name, entries)
+        return entries[name]
 
     # -- changing -----------------------------------------------------------------------------
     def _locked_index(self) -> dict[str, dict[str, Any]]:

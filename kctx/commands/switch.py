@@ -273,9 +273,10 @@ def _current_unlock(sh: Shell, path: str, entry: str) -> int:
 
 
 def switch_to(
-    sh: Shell, name: str, namespace: str | None, previous: str, previous_ns: str
+    sh: Shell, name: str, namespace: str | None, previous: str, previous_ns: str, chosen: bool = False
 ) -> dict[str, Any]:
-    """Write this shell's session for entry `name` and emit the code that points the shell at it."""
+    """Write this shell's session for entry `name` and emit the code that points the shell at it.
+    chosen: the user chose it (kctx use, kctx ns): what new shells start on under shell.start: last."""
     from kctx import config
 
     rec = _record(name)
@@ -295,6 +296,8 @@ def switch_to(
             watched = []
     emit(_target_code(sh, cfg, name, rec, namespace, path, content, previous, previous_ns, unlock_until, watched,
                       guarded))
+    if chosen:
+        _remember_target(cfg, name, namespace or "")
     try:
         session.sweep()
     except OSError:
@@ -345,10 +348,9 @@ def use(name: str | None, namespace: str | None = None) -> int:
     previous_ns = sh.previous_ns
     if sh.entry and sh.entry != name:
         previous, previous_ns = sh.entry, ""
-    rec = switch_to(sh, name, namespace, previous, previous_ns)
+    rec = switch_to(sh, name, namespace, previous, previous_ns, chosen=True)
     if namespace:
         _remember_namespace(namespace)
-    _remember_target(name, namespace or rec.get("namespace") or "")
     _on_use(name, rec)
     return 0
 
@@ -392,9 +394,8 @@ def ns(namespace: str | None) -> int:
         namespace = sh.previous_ns
     check_namespace(namespace)
     previous_ns = sh.namespace if sh.namespace and sh.namespace != namespace else sh.previous_ns
-    switch_to(sh, entry, namespace, sh.previous, previous_ns)
+    switch_to(sh, entry, namespace, sh.previous, previous_ns, chosen=True)
     _remember_namespace(namespace)
-    _remember_target(entry, namespace)
     return 0
 
 
@@ -410,7 +411,9 @@ def off() -> int:
     session.write_session(path, content)
     session.clear_unlock(path)
     emit(_off_code(sh, path, content, sh.entry or sh.previous))
-    _remember_target("", "")
+    from kctx import config
+
+    _remember_target(config.load(), "", "")
     try:
         session.sweep()
     except OSError:
@@ -418,12 +421,10 @@ def off() -> int:
     return 0
 
 
-def _remember_target(entry: str, namespace: str) -> None:
+def _remember_target(cfg: dict[str, Any], entry: str, namespace: str) -> None:
     """Under shell.start: last, what new shells start on: this entry and namespace ('': none).
     Nothing is written otherwise."""
-    from kctx import config
-
-    if config.load()["shell"]["start"] != "last":
+    if cfg["shell"]["start"] != "last":
         return
     try:
         if entry:
@@ -458,8 +459,7 @@ def start() -> int:
     team, _ = _team(cfg, entry, rec)
     from kctx.apiguard import policy
 
-    if (_may_be_protected(cfg, entry, str(team.get("tier") or "none")) or team.get("tier_protected")
-            or policy.for_entry(cfg, entry, team) is not None):
+    if _protected(cfg, entry, team) or policy.for_entry(cfg, entry, team) is not None:
         info(f"kctx: a new shell does not start on {entry}, the last entry chosen: it is protected "
              f"(kctx use {entry})")
         return 0
@@ -498,7 +498,7 @@ def unlock(duration: str) -> int:
     cfg = config.load()
     rec, _ = _team(cfg, entry, _record(entry))
     tier = str(rec.get("tier") or "none")
-    if not (_may_be_protected(cfg, entry, tier) or rec.get("tier_protected")):
+    if not _protected(cfg, entry, rec):
         raise FatalError(f"{entry} is not protected (tier {tier}): there is nothing to unlock")
     try:
         seconds = config.parse_duration(duration)
@@ -528,6 +528,12 @@ def unlock(duration: str) -> int:
     info(f"{entry} unlocked until {time.strftime('%H:%M:%S', time.localtime(until))} in this shell: "
          f"{who} ('kctx lock' ends it)")
     return 0
+
+
+def _protected(cfg: dict[str, Any], entry: str, rec: dict[str, Any]) -> bool:
+    """Whether `k` may ask on entry `rec` (its tier in force, with the team policy applied):
+    a protected tier, a namespace rule that protects part of it, or a tier the policy protects."""
+    return _may_be_protected(cfg, entry, str(rec.get("tier") or "none")) or bool(rec.get("tier_protected"))
 
 
 def _may_be_protected(cfg: dict[str, Any], entry: str, tier: str) -> bool:
@@ -753,11 +759,12 @@ def _exec_env(name: str, namespace: str | None) -> tuple[dict[str, str], str, bo
     guard started when protected), the session's path, and whether it is guarded."""
     from kctx import config
 
-    rec, _ = _team(config.load(), name, _record(name))
+    cfg = config.load()
+    rec, _ = _team(cfg, name, _record(name))
     if namespace is None:
         namespace = rec.get("namespace") or None
     path = session.new_path(os.getpid())
-    _, guarded = write_session(config.load(), path, name, rec, namespace)
+    _, guarded = write_session(cfg, path, name, rec, namespace)
     env = {k: v for k, v in os.environ.items() if k not in ("KCTX_SHELL", "KCTX_SHELL_PID", "KCTX_SESSION",
                                                              "KCTX_PREVIOUS", "KCTX_PREVIOUS_NS")}
     env.update(KUBECONFIG=path if guarded else path + os.pathsep + paths.entry_file(name), KCTX_CONTEXT=name,
