@@ -103,8 +103,9 @@ def pin(name: str, version: str) -> int:
         return 0
     try:
         v = versions.normalise(version)
-    except ValueError as err:
-        raise FatalError(str(err), hint="a release such as 1.30.4, a minor such as 1.30, or 'auto'") from None
+    except ValueError:
+        raise FatalError(f"not a kubectl version: {version!r}",
+                         hint="a release such as 1.30.4, a minor such as 1.30, or 'auto'") from None
     store.set_pin(e.name, v)
     info(f"{e.name}: kubectl pinned to v{v}" + (" (newest installed or released patch)" if versions.is_minor_only(v) else ""))
     from kctx.kubectl.probe import cached_fast
