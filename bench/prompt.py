@@ -1,13 +1,14 @@
 """Benchmark: the cost of kctx's prompt hook per prompt, against an empty hook, and its forks.
 
-    python bench/prompt.py [--calls 10000] [--rounds 7]
+    python bench/prompt.py [--calls 10000] [--rounds 7] [--directories]
 
 bash, zsh and nu: the hook and an empty function are each called CALLS times in a loop inside
 one shell, timed with $EPOCHREALTIME (nu: `date now`); the figure is the median over ROUNDS of
 (hook - empty) / CALLS. fish has no clock without forking: there the wall time of two fish
 processes (hook loop, empty loop) is compared. Forks are counted with strace (clone/fork/vfork/execve by the shell,
 threads excluded) while the hook runs 1,000 times. Target: at most 0.2 ms per prompt in bash,
-and 0 forks.
+and 0 forks. --directories measures with `shell: {directories: true}` (the hook then also
+compares $PWD with the last prompt's; the shells run in a folder holding a `.kctx` file).
 """
 
 from __future__ import annotations
@@ -154,6 +155,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=10000)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--directories", action="store_true", help="with shell.directories on")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="kctx-prompt-bench-") as t:
         tmp = Path(t)
@@ -166,7 +168,13 @@ def main() -> int:
         src = tmp / "kubeconfig.yaml"
         src.write_text(KUBECONFIG)
         subprocess.run(["kctx", "import", str(src)], env=env, check=True, capture_output=True)
-        print(f"per prompt, median of {args.rounds} rounds of {args.calls} calls (hook - empty hook):")
+        if args.directories:
+            (tmp / "kctx" / "config").mkdir(parents=True, exist_ok=True)
+            (tmp / "kctx" / "config" / "config.yaml").write_text("shell:\n  directories: true\n")
+            (tmp / "home" / ".kctx").write_text("prod-eu\n")
+            os.chdir(tmp / "home")
+        print(f"per prompt, median of {args.rounds} rounds of {args.calls} calls (hook - empty hook)"
+              + (", shell.directories on:" if args.directories else ":"))
         bash_steady = None
         for shell in ("bash", "zsh"):
             if not shutil.which(shell):

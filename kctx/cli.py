@@ -209,6 +209,15 @@ def start_cmd() -> int:
     return switch.start()
 
 
+@cli.command("_dir", hidden=True)
+@click.argument("file")
+def dir_cmd(file: str) -> int:
+    """(internal) Under shell.directories: the .kctx file nearest the shell's new folder."""
+    from kctx.commands import switch
+
+    return switch.directory(file)
+
+
 @cli.command("current")
 @OUTPUT
 def current_cmd(output: str) -> int:

@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "shell": {
         "start": "none",  # what a new shell (that inherited no target) targets: none, or last (kctx use)
+        "directories": False,  # a folder's .kctx file chooses the target when the shell enters it
     },
     "kubectl": {
         "mirror": "https://dl.k8s.io",
@@ -62,7 +63,7 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-_VERSION = 4  # bump when the compiled form changes shape
+_VERSION = 5  # bump when the compiled form changes shape
 DOWNLOAD_MODES = ("auto", "always", "never")
 START_MODES = ("none", "last")
 

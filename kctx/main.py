@@ -61,6 +61,8 @@ def _fast(argv: list[str]) -> int | None:
             if len(args) == 1 and not args[0].startswith("-"):
                 return switch.unlock(args[0])
             return None
+        if cmd == "_dir":
+            return switch.directory(args[0]) if len(args) == 1 else None
         if args:
             return None
         return {"off": switch.off, "lock": switch.lock, "_adopt": switch.adopt, "_start": switch.start}[cmd]()
@@ -151,8 +153,8 @@ def _handle_fast(argv: list[str]) -> int | None:
 
 def _revive_guard(argv: list[str]) -> None:
     """In a shell the API guard fronts, any kctx command brings a dead guard back (cheap: a
-    stat, a small read and a kill(0)); use, ns, off, _adopt and _start start or stop it themselves."""
-    if (argv[:1] and argv[0] in ("use", "ns", "off", "_adopt", "_start")) or os.environ.get("_KCTX_COMPLETE"):
+    stat, a small read and a kill(0)); use, ns, off, _adopt, _start and _dir start or stop it themselves."""
+    if (argv[:1] and argv[0] in ("use", "ns", "off", "_adopt", "_start", "_dir")) or os.environ.get("_KCTX_COMPLETE"):
         return
     try:
         from kctx.apiguard import state

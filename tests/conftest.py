@@ -144,6 +144,16 @@ class Sandbox:
         """os.environ (already isolated) with `extra` applied (None removes a variable)."""
         return merged_env(extra)
 
+    @staticmethod
+    def write_config(text: str) -> Path:
+        """kctx's config.yaml (in the folder KCTX_HOME names) holding `text`."""
+        from kctx import paths
+
+        cfg = Path(paths.config_file())
+        cfg.parent.mkdir(parents=True, exist_ok=True)
+        cfg.write_text(text)
+        return cfg
+
 
 def merged_env(extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
     """A copy of os.environ with overrides; a None value removes the variable."""

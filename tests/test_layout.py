@@ -29,5 +29,5 @@ def test_arguments_complete_as_the_table_says() -> None:
 
 
 def test_evaluated_commands_are_switching_commands() -> None:
-    assert set(table.EVALUATED) == {"use", "ns", "off", "unlock", "lock", "_adopt", "_start"}
+    assert set(table.EVALUATED) == {"use", "ns", "off", "unlock", "lock", "_adopt", "_start", "_dir"}
     assert all(table.fast(c) for c in table.EVALUATED)

@@ -4,9 +4,9 @@ namespace last chosen in any shell, never a protected one (real bash, zsh, fish 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
+from conftest import Sandbox
 from pty_shell import SHELLS, PtyShell, init_line
 
 from kctx import paths
@@ -20,9 +20,7 @@ def entries(fake_api, kubeconfig, run_kctx):
 
 
 def start_last() -> None:
-    cfg = Path(paths.config_file())
-    cfg.parent.mkdir(parents=True, exist_ok=True)
-    cfg.write_text("shell:\n  start: last\n")
+    Sandbox.write_config("shell:\n  start: last\n")
 
 
 def test_by_default_a_new_shell_starts_on_nothing_of_kctx(entries):
@@ -73,9 +71,7 @@ def test_a_protected_last_choice_is_said_once_at_start(entries):
 
 
 def test_a_bad_start_setting_is_one_line(run_kctx):
-    cfg = Path(paths.config_file())
-    cfg.parent.mkdir(parents=True, exist_ok=True)
-    cfg.write_text("shell:\n  start: sometimes\n")
+    Sandbox.write_config("shell:\n  start: sometimes\n")
     r = run_kctx("list")
     assert r.returncode == 1
     assert r.stderr.strip().endswith("shell.start: expected one of none, last (see 'Configuration' in the README)")

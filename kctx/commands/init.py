@@ -47,7 +47,7 @@ def init(shell_name: str, ps1: bool = False, kubectl: bool = True) -> int:
     }
     comp = _kubectl_completion_code(d.kubectl_completion) if kubectl and d.kubectl_completion else ""
     sections = {"ps1": ps1, "kubectl": kubectl, "kubectl-completion": bool(comp),
-                "start-last": cfg["shell"]["start"] == "last"}
+                "start-last": cfg["shell"]["start"] == "last", "directories": cfg["shell"]["directories"]}
     code = {  # code, not values: never quoted
         "@K_FUNCTION@": _k_code(d) if d.k_template else "",
         "@COMPLETION@": _completion_code(d) if d.click_script else "",

@@ -467,6 +467,93 @@ def start() -> int:
     return 0
 
 
+DIR_FILE = ".kctx"
+_DIR_FILE_MAX = 4096
+
+
+def directory(file: str) -> int:
+    """Under shell.directories: true, the prompt hook found `file`, the .kctx file nearest the
+    folder the shell just entered (it calls this only when that file differs from the last one
+    found, so a `kctx use` inside the folder holds until the shell enters another). The file
+    names an entry (or an original context name), alone or as {entry: NAME, namespace: NS}.
+    This shell then targets it, as after a `kctx use` (`kctx use -` goes back), unless it is
+    protected: a folder never moves a shell onto production; one line says so instead."""
+    from kctx import config
+
+    cfg = config.load()
+    sh = Shell("_dir")
+    if not cfg["shell"]["directories"]:
+        return 0
+    where = _short_path(file)
+    entry, namespace = _read_dir_file(file, where)
+    try:
+        entry = entry_name(entry)
+    except FatalError as e:
+        raise FatalError(f"{where}: {e.message}", hint=e.hint) from None
+    if sh.entry == entry and (namespace is None or namespace == sh.namespace):
+        return 0
+    team, _ = _team(cfg, entry, _record(entry))
+    from kctx.apiguard import policy
+
+    guarded = policy.for_entry(cfg, entry, team)
+    if guarded is not None or _protected(cfg, entry, team):
+        tier = str(team.get("tier") or "none")
+        why = (guarded.everything if guarded is not None and guarded.everything
+               else f"tier {tier}" if config.is_protected(cfg, tier) else "namespace rules protect part of it")
+        stays = f"this shell stays on {sh.entry}" if sh.entry else "this shell stays where it was"
+        info(f"kctx: {where} names {entry}, which is protected ({why}): {stays} (kctx use {entry})")
+        return 0
+    previous, previous_ns = (sh.entry, "") if sh.entry and sh.entry != entry else (sh.previous, sh.previous_ns)
+    switch_to(sh, entry, namespace, previous, previous_ns)
+    shown = namespace or str(team.get("namespace") or "default")
+    info(f"kctx: {where}: this shell now targets {entry} ({shown})")
+    return 0
+
+
+def _short_path(path: str) -> str:
+    from kctx.shellcode import visible
+
+    home = os.path.expanduser("~")
+    path = os.path.abspath(path)
+    if home and home != "/" and (path == home or path.startswith(home + os.sep)):
+        path = "~" + path[len(home):]
+    return visible(path)
+
+
+def _read_dir_file(file: str, where: str) -> tuple[str, str | None]:
+    """(entry, namespace or None) from a .kctx file; a FatalError naming the file when bad."""
+    try:
+        with open(file, "rb") as f:
+            data = f.read(_DIR_FILE_MAX + 1)
+    except OSError as e:
+        raise FatalError(f"{where}: cannot read it: {e.strerror}") from None
+    hint = "write an entry name, or entry: NAME and namespace: NS"
+    if len(data) > _DIR_FILE_MAX:
+        raise FatalError(f"{where}: larger than {_DIR_FILE_MAX} bytes", hint=hint)
+    from kctx import yamlio
+
+    try:
+        doc = yamlio.load(data.decode("utf-8"))
+    except Exception:  # noqa: BLE001 - UnicodeDecodeError, yaml.YAMLError: one line either way
+        raise FatalError(f"{where}: not an entry name nor a YAML mapping", hint=hint) from None
+    namespace = None
+    if isinstance(doc, dict):
+        unknown = sorted(str(k) for k in doc if k not in ("entry", "namespace"))
+        if unknown:
+            raise FatalError(f"{where}: unknown key {unknown[0]!r}", hint=hint)
+        entry, namespace = doc.get("entry"), doc.get("namespace")
+        if namespace is not None and (not isinstance(namespace, str) or not valid_namespace(namespace)):
+            from kctx.shellcode import visible
+
+            raise FatalError(f"{where}: invalid namespace {visible(str(namespace))!r}",
+                             hint="lower-case letters, digits and '-', at most 63")
+    else:
+        entry = doc
+    if not isinstance(entry, str) or not entry.strip():
+        raise FatalError(f"{where}: names no entry", hint=hint)
+    return entry.strip(), namespace
+
+
 def adopt() -> int:
     """A shell that inherited a target from its parent takes its own session file, so that
     `kubectl config set-context` in it cannot change the parent's target. In a shell that has its

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[int, tuple[str, ...]]] = {
     "off": (EVAL | FAST, ()),
     "_adopt": (EVAL | FAST, ()),
     "_start": (EVAL | FAST, ()),
+    "_dir": (EVAL | FAST, ()),
     "current": (0, ()),
     "exec": (0, (ENTRY,)),
     "prompt": (FAST, ()),

@@ -130,6 +130,34 @@ function kctx_prompt --description 'the kctx prompt segment, e.g. ⎈ prod:payme
     return $s
 end
 
+# [directories]
+# shell.directories: the .kctx file nearest $PWD, into __kctx_found (builtins only). kctx runs
+# only when that file differs from the one found before, so a `kctx use` inside the folder
+# holds until the shell enters another; a script's cd changes nothing (no prompt).
+function __kctx_dir_find
+    set -g __kctx_found ''
+    set -l d $PWD
+    while true
+        if test -f "$d/.kctx"
+            set -g __kctx_found "$d/.kctx"
+            return 0
+        end
+        if test -z "$d" -o "$d" = /
+            return 0
+        end
+        set d (string replace -r -- '/[^/]*$' '' $d)
+    end
+end
+
+function __kctx_dir_changed
+    set -g __kctx_pwd $PWD
+    __kctx_dir_find
+    test "$__kctx_found" != "$__kctx_dir_file"; or return 0
+    set -g __kctx_dir_file $__kctx_found
+    test -z "$__kctx_found"; or kctx _dir $__kctx_found
+end
+# [/directories]
+
 # kctx use redefines this while a team policy is configured: true when a policy file is newer
 # than this shell's stamp. The hook then takes the same target again, with the tier in force now.
 function __kctx_policy_changed
@@ -141,6 +169,9 @@ function __kctx_hook --on-event fish_prompt
         true >"$__kctx_session"@POLICY_STAMP@ 2>/dev/null  # once per change, even if the refresh fails
         kctx _adopt
     end
+# [directories]
+    test "$PWD" = "$__kctx_pwd"; or __kctx_dir_changed
+# [/directories]
     __kctx_refresh
 end
 
@@ -158,6 +189,11 @@ function __kctx_adopt_if_inherited
     test -z "$__kctx_session"; or return 0
     if test -n "$KCTX_CONTEXT"; or string match -q -- "$__kctx_sessions_dir/*" "$KUBECONFIG"
         kctx _adopt
+# [directories]
+        set -g __kctx_pwd $PWD  # the target inherited holds in this folder: a folder's file acts on entering
+        __kctx_dir_find
+        set -g __kctx_dir_file $__kctx_found
+# [/directories]
 # [start-last]
     else
         kctx _start  # config shell.start: last

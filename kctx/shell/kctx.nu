@@ -147,6 +147,39 @@ def kctx_prompt []: nothing -> string {
     $env.__kctx?.ps1? | default ''
 }
 
+# [directories]
+# shell.directories: the .kctx file nearest $env.PWD ('' for none; builtins only). kctx runs only
+# when that file differs from the one found before, so a `kctx use` inside the folder holds
+# until the shell enters another; a script's cd changes nothing (no prompt).
+def __kctx_dir_find []: nothing -> string {
+    mut d = $env.PWD
+    mut found = ''
+    while true {
+        let f = ($d | path join '.kctx')
+        if ($f | path type) == 'file' {
+            $found = $f
+            break
+        }
+        let up = ($d | path dirname)
+        if $up == $d or $up == '' { break }
+        $d = $up
+    }
+    $found
+}
+
+def --env __kctx_dir_changed [] {
+    let found = (__kctx_dir_find)
+    $env.__kctx = ($env.__kctx? | default {} | upsert pwd $env.PWD)
+    if $found == ($env.__kctx.dir_file? | default '') { return }
+    $env.__kctx = ($env.__kctx | upsert dir_file $found)
+    if $found != '' {
+        let rc = ($env.LAST_EXIT_CODE? | default 0)
+        try { kctx _dir $found }
+        $env.LAST_EXIT_CODE = $rc  # the status of the user's command, not of kctx's refusal
+    }
+}
+# [/directories]
+
 # kctx use names the team policy files in force: true when one is newer than this shell's
 # stamp. The hook then takes the same target again, with the tier in force now.
 def __kctx_policy_changed []: nothing -> bool {
@@ -162,6 +195,9 @@ def --env __kctx_hook [] {
         try { '' | save -f $env.__kctx.policy_stamp }  # once per change, even if the refresh fails
         kctx _adopt
     }
+# [directories]
+    if $env.PWD != ($env.__kctx?.pwd? | default '') { __kctx_dir_changed }
+# [/directories]
     __kctx_refresh
 }
 
@@ -175,6 +211,10 @@ def --env __kctx_adopt_if_inherited [] {
     let kc = ($env.KUBECONFIG? | default '')
     if ($env.KCTX_CONTEXT? | default '') != '' or ($kc | str starts-with $"($__KCTX_SESSIONS_DIR)/") {
         kctx _adopt
+# [directories]
+        # the target inherited holds in this folder: a folder's file acts on entering
+        $env.__kctx = ($env.__kctx? | default {} | upsert pwd $env.PWD | upsert dir_file (__kctx_dir_find))
+# [/directories]
 # [start-last]
     } else {
         kctx _start  # config shell.start: last

@@ -141,6 +141,32 @@ __kctx_refresh() {
     KCTX_PS1+=' '
 }
 
+# [directories]
+# shell.directories: the .kctx file nearest $PWD, into __kctx_found (builtins only). kctx runs
+# only when that file differs from the one found before, so a `kctx use` inside the folder
+# holds until the shell enters another; a script's cd changes nothing (no prompt).
+__kctx_dir_find() {
+    \builtin local d  # (apart from the assignment: `\builtin local d=$PWD` would split $PWD)
+    d=$PWD __kctx_found=
+    while :; do
+        if [[ -f $d/.kctx ]]; then
+            __kctx_found=$d/.kctx
+            \builtin return 0
+        fi
+        [[ -n $d && $d != / ]] || \builtin return 0
+        d=${d%/*}
+    done
+}
+
+__kctx_dir_changed() {
+    __kctx_pwd=$PWD
+    __kctx_dir_find
+    [[ $__kctx_found != "${__kctx_dir_file-}" ]] || \builtin return 0
+    __kctx_dir_file=$__kctx_found
+    [[ -z $__kctx_found ]] || kctx _dir "$__kctx_found"
+}
+# [/directories]
+
 # kctx use redefines this while a team policy is configured: true when a policy file is newer
 # than this shell's stamp. The hook then takes the same target again, with the tier in force now.
 __kctx_policy_changed() { \builtin return 1; }
@@ -151,6 +177,9 @@ __kctx_hook() {
         : 2>/dev/null >|"$__kctx_session"@POLICY_STAMP@  # once per change, even if the refresh fails
         kctx _adopt
     fi
+# [directories]
+    [[ $PWD == "${__kctx_pwd-}" ]] || __kctx_dir_changed
+# [/directories]
     __kctx_refresh
     \builtin return $__kctx_rc
 }
@@ -171,6 +200,11 @@ __kctx_adopt_if_inherited() {
     [[ -z ${__kctx_session-} ]] || \builtin return 0
     if [[ -n ${KCTX_CONTEXT-} || ${KUBECONFIG-} == "$__kctx_sessions_dir"/* ]]; then
         kctx _adopt
+# [directories]
+        __kctx_pwd=$PWD  # the target inherited holds in this folder: a folder's file acts on entering
+        __kctx_dir_find
+        __kctx_dir_file=$__kctx_found
+# [/directories]
 # [start-last]
     else
         kctx _start  # config shell.start: last
