@@ -337,6 +337,24 @@ def test_ctrl_c_stops_an_exec_over_many_entries(store, jobs):
         assert "started beta-prod" not in out and "1 not run: beta-prod" in out
     assert os.listdir(paths.sessions_dir()) in ([".swept"], [])
 
+
+def test_ctrl_c_stops_the_runs_in_turn_even_when_the_command_ignores_it(store):
+    import pexpect
+
+    # The run that ignores Ctrl-C finishes as it decides (exit 0), but no further run starts;
+    # Ctrl-C at any moment of a run (even while it starts) is noted, never an unreported abort.
+    child = pexpect.spawn(str(VENV_BIN / "kctx"), ["exec", "*", "--", "sh", "-c",
+                                                   "trap '' INT; echo \"started $KCTX_CONTEXT\"; sleep 1"],
+                          env=dict(os.environ), encoding="utf-8", timeout=20)
+    child.expect("started alpha")
+    child.sendintr()
+    out = child.read()
+    child.close()
+    assert child.exitstatus == 130, out
+    assert "started beta-prod" not in out and "stopped by Ctrl-C; 1 not run: beta-prod" in out
+    assert "aborted" not in out
+    assert os.listdir(paths.sessions_dir()) in ([".swept"], [])
+
 def test_prompt_command(store, run_kctx):
     assert run_kctx("prompt").stdout == ""
     r = bash("kctx use beta-prod && kctx prompt --plain && kctx prompt && NO_COLOR=1 kctx prompt")

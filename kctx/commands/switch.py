@@ -37,7 +37,7 @@ from kctx.shellcode import NS_SLOT, Code
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Self
 
 MAX_UNLOCK = 24 * 3600
 _DNS_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -808,7 +808,9 @@ def exec_(name: str, namespace: str | None, argv: list[str], fail_fast: bool = F
     if jobs < 1:
         raise FatalError("--parallel takes a number of runs at once, 1 or more")
     if not any(c in name for c in WILDCARDS):
-        return _exec_one(entry_name(name), namespace, argv, None)
+        with _CtrlC() as ctrl_c:
+            rc = _exec_one(entry_name(name), namespace, argv, None, ctrl_c)
+        return 130 if rc is None else rc
     from kctx.wildcard import match
 
     names = [n for n in session.entry_names() if match(name, n)]
@@ -821,12 +823,15 @@ def exec_(name: str, namespace: str | None, argv: list[str], fail_fast: bool = F
         codes = _exec_parallel(names, namespace, argv, data, jobs, fail_fast)
     else:
         codes = {}
-        for entry in names:
-            sys.stdout.flush()
-            info(f"==> {entry} <==")
-            codes[entry] = _exec_one(entry, namespace, argv, data)
-            if codes[entry] == 130 or (codes[entry] and fail_fast):  # 130: ended by Ctrl-C
-                break
+        with _CtrlC() as ctrl_c:
+            for entry in names:
+                sys.stdout.flush()
+                info(f"==> {entry} <==")
+                rc = _exec_one(entry, namespace, argv, data, ctrl_c)
+                if rc is not None:
+                    codes[entry] = rc
+                if ctrl_c.seen or (rc and fail_fast):
+                    break
     failed = [(entry, codes[entry]) for entry in names if codes.get(entry)]
     skipped = [entry for entry in names if entry not in codes]
     if skipped:
@@ -878,24 +883,46 @@ def _spawn(argv: list[str], env: dict[str, str], **kw: Any) -> Any:
         raise FatalError(f"{argv[0]}: permission denied", code=126) from None
 
 
-def _exec_one(name: str, namespace: str | None, argv: list[str], data: bytes | None) -> int:
+class _CtrlC:
+    """Ctrl-C while runs go one at a time: the command running gets it from the terminal (it is
+    in the same process group) and decides; kctx notes it, lets the command end, and starts no
+    further run. Noted, not raised: an exception between a run's start and its wait (Popen
+    returns after the command has started) would leave the run unreported and its session
+    behind."""
+
+    seen = False
+
+    def __enter__(self) -> Self:
+        import signal
+
+        def note(_signum: int, _frame: Any) -> None:
+            self.seen = True
+
+        self._before = signal.signal(signal.SIGINT, note)  # the command's own exec resets it
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        import signal
+
+        signal.signal(signal.SIGINT, self._before)
+
+
+def _exec_one(name: str, namespace: str | None, argv: list[str], data: bytes | None, ctrl_c: _CtrlC) -> int | None:
+    """The exit code of argv run against entry `name`; None when Ctrl-C came before it started."""
     import subprocess
 
     env, path, guarded = _exec_env(name, namespace)
     try:
+        if ctrl_c.seen:
+            return None
         proc = _spawn(argv, env, stdin=None if data is None else subprocess.PIPE)
         if data is not None:
             try:
                 proc.stdin.write(data)
                 proc.stdin.close()
-            except (BrokenPipeError, KeyboardInterrupt):
+            except BrokenPipeError:
                 pass  # a command that reads no stdin, or stopped reading
-        while True:
-            try:
-                rc = proc.wait()
-                break
-            except KeyboardInterrupt:
-                continue  # Ctrl-C reached the command too (same process group): it decides
+        rc = proc.wait()
     finally:
         _exec_done(path, guarded)
     return int(128 - rc if rc < 0 else rc)
