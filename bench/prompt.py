@@ -134,16 +134,18 @@ def forks(shell: str, env: dict[str, str], tmp: Path) -> int | None:
     if not shutil.which("strace") or subprocess.run(["strace", "-o", os.devnull, "true"], check=False).returncode:
         return None
     start, end, log = tmp / "START", tmp / "END", tmp / f"strace-{shell}.log"
+    # The hook runs once before the count: its first prompt in the folder (with --directories)
+    # runs `kctx _dir` once, as entering a folder does; the count is of the prompts after it.
     if shell == "fish":
         script = (f"kctx init fish --no-kubectl | source; kctx use prod-eu; true > {start}; "
                   f"for i in (string split ' ' (string repeat -n 1000 'x ')); __kctx_refresh; end; true > {end}")
         argv = ["fish", "--no-config", "-c", script]
     elif shell == "nu":
-        script = (f"source {nu_init(env, tmp)}; kctx use prod-eu; '' | save -f {start}; "
+        script = (f"source {nu_init(env, tmp)}; kctx use prod-eu; __kctx_hook; '' | save -f {start}; "
                   f"for i in 1..1000 {{ __kctx_hook }}; '' | save -f {end}")
         argv = ["nu", "-n", "-c", script]
     else:
-        script = (f'eval "$(kctx init {shell} --no-kubectl)"; kctx use prod-eu; : > {start}; '
+        script = (f'eval "$(kctx init {shell} --no-kubectl)"; kctx use prod-eu; __kctx_hook; : > {start}; '
                   f"for ((i = 0; i < 1000; i++)); do __kctx_hook; done; : > {end}")
         argv = ["bash", "--norc", "--noprofile", "-c", script] if shell == "bash" else ["zsh", "-f", "-c", script]
     subprocess.run(["strace", "-f", "-e", "trace=clone,clone3,fork,vfork,execve,openat,open", "-o", str(log), *argv],
