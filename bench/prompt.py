@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
-from pty_shell import shell_trace
+from pty_shell import script_argv, shell_trace
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -91,7 +91,7 @@ def nu_init(env: dict[str, str], tmp: Path) -> Path:
 
 def nu_loop(prepare: str, calls: int, rounds: int, env: dict[str, str], tmp: Path) -> tuple[float, float]:
     script = NU_LOOP.format(init=nu_init(env, tmp), prepare=prepare, calls=calls, rounds=rounds)
-    out = subprocess.run(["nu", "-n", "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(script_argv("nu", script), env=env, capture_output=True, text=True, check=True).stdout
     hook, empty = [], []
     for line in out.splitlines():
         t0, t1, t2 = (int(x) for x in line.split())
@@ -102,8 +102,7 @@ def nu_loop(prepare: str, calls: int, rounds: int, env: dict[str, str], tmp: Pat
 
 def run_loop(shell: str, prepare: str, calls: int, rounds: int, env: dict[str, str]) -> tuple[float, float]:
     script = LOOP.format(start=LOOP_START[shell].format(), prepare=prepare, calls=calls, rounds=rounds)
-    argv = ["bash", "--norc", "--noprofile", "-c", script] if shell == "bash" else ["zsh", "-f", "-c", script]
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(script_argv(shell, script), env=env, capture_output=True, text=True, check=True).stdout
     hook, empty = [], []
     for line in out.splitlines():
         t0, t1, t2 = (float(x.replace(",", ".")) for x in line.split())
@@ -123,7 +122,7 @@ def fish_loop(calls: int, rounds: int, env: dict[str, str]) -> tuple[float, floa
         for target, fn in ((hook_t, body), (empty_t, empty)):
             script = setup + f"for i in (string split ' ' (string repeat -n {reps} 'x ')); {fn}; end"
             t = time.perf_counter()
-            subprocess.run(["fish", "--no-config", "-c", script], env=env, check=True, capture_output=True)
+            subprocess.run(script_argv("fish", script), env=env, check=True, capture_output=True)
             target.append(time.perf_counter() - t)
     per = (statistics.median(hook_t) - statistics.median(empty_t)) / (reps * 100) * 1e6
     return per, 0.0
@@ -139,16 +138,14 @@ def forks(shell: str, env: dict[str, str], tmp: Path) -> int | None:
     if shell == "fish":
         script = (f"kctx init fish --no-kubectl | source; kctx use prod-eu; true > {start}; "
                   f"for i in (string split ' ' (string repeat -n 1000 'x ')); __kctx_refresh; end; true > {end}")
-        argv = ["fish", "--no-config", "-c", script]
     elif shell == "nu":
         script = (f"source {nu_init(env, tmp)}; kctx use prod-eu; __kctx_hook; '' | save -f {start}; "
                   f"for i in 1..1000 {{ __kctx_hook }}; '' | save -f {end}")
-        argv = ["nu", "-n", "-c", script]
     else:
         script = (f'eval "$(kctx init {shell} --no-kubectl)"; kctx use prod-eu; __kctx_hook; : > {start}; '
                   f"for ((i = 0; i < 1000; i++)); do __kctx_hook; done; : > {end}")
-        argv = ["bash", "--norc", "--noprofile", "-c", script] if shell == "bash" else ["zsh", "-f", "-c", script]
-    subprocess.run(["strace", "-f", "-e", "trace=clone,clone3,fork,vfork,execve,openat,open", "-o", str(log), *argv],
+    subprocess.run(["strace", "-f", "-e", "trace=clone,clone3,fork,vfork,execve,openat,open", "-o", str(log),
+                    *script_argv(shell, script)],
                    env=env, check=True, capture_output=True)
     return len(shell_trace(log.read_text().splitlines(), str(start), str(end))[1])
 

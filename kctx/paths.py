@@ -16,6 +16,14 @@ def _home() -> str:
     return os.path.expanduser("~")
 
 
+def shown(path: str) -> str:
+    """`path`, absolute, with the home folder written as ~ (for messages)."""
+    home, path = _home(), os.path.abspath(path)
+    if home and home != "/" and (path == home or path.startswith(home + os.sep)):
+        return "~" + path[len(home):]
+    return path
+
+
 def _xdg(var: str, default: str) -> str:
     value = os.environ.get(var, "")
     # XDG says relative values are invalid and must be ignored.

@@ -43,6 +43,12 @@ def require(shell: str) -> None:
     pytest.skip(f"{shell} is not installed")
 
 
+def script_argv(shell: str, script: str) -> list[str]:
+    """The command that runs `script` in `shell`, reading none of the user's start-up files."""
+    flags = {"bash": ["--norc", "--noprofile"], "zsh": ["-f"], "fish": ["--no-config"], "nu": ["-n"]}[shell]
+    return [shell, *flags, "-c", script]
+
+
 def init_line(shell: str, args: str = "--no-kubectl") -> str:
     """How a user loads the integration in `shell` (for nu: two lines, run one by one)."""
     if shell == "fish":

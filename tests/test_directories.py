@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Sandbox
-from pty_shell import SHELLS, PtyShell, require, shell_trace
+from pty_shell import SHELLS, PtyShell, require, script_argv, shell_trace
 
 from kctx.commands import switch
 from kctx.errors import FatalError
@@ -146,6 +146,7 @@ def test_the_setting_turned_off_later_leaves_the_folder_alone(entries, tree):
     ("entry: [a, b]\n", "names no entry"),
     ("- dev\n", "names no entry"),
     ("entry: dev\nnamespace: Bad_NS\n", "invalid namespace 'Bad_NS'"),
+    ("entry: dev\nnamespace: 0123\n", "namespace 83 is not text"),
     ("entry: dev\ncluster: x\n", "unknown key 'cluster'"),
     ("entry: {\n", "not an entry name nor a YAML mapping"),
     ("x" * 5000, "larger than 4096 bytes"),
@@ -187,7 +188,6 @@ def test_the_hook_forks_nothing_while_the_folder_file_stays_the_same(entries, tr
         steps = "; ".join(f"cd r#'{d}'#; __kctx_hook" for d in (proj / ODD, below, proj, plain, plain))
         script = (f"source {init}; cd r#'{proj}'#; __kctx_hook; '' | save -f {start}; {steps}; "
                   f"'' | save -f {end}; print $env.KCTX_CONTEXT")
-        argv = ["nu", "-n", "-c", script]
     else:
         q = (lambda p: cd("fish", p)) if shell == "fish" else (lambda p: cd("bash", p))
         hook = "__kctx_hook"
@@ -195,13 +195,11 @@ def test_the_hook_forks_nothing_while_the_folder_file_stays_the_same(entries, tr
         if shell == "fish":
             script = (f"kctx init fish --no-kubectl | source; {q(proj)}; {hook}; true > {start}; {steps}; "
                       f"true > {end}; echo $KCTX_CONTEXT")
-            argv = ["fish", "--no-config", "-c", script]
         else:
             script = (f'eval "$(kctx init {shell} --no-kubectl)"; {q(proj)}; {hook}; : > {start}; {steps}; '
                       f': > {end}; echo "$KCTX_CONTEXT"')
-            argv = [shell, "--norc", "--noprofile", "-c", script] if shell == "bash" else [shell, "-f", "-c", script]
     r = subprocess.run(["strace", "-f", "-e", "trace=clone,clone3,fork,vfork,execve,openat,open,newfstatat,stat,lstat,statx",
-                        "-o", str(log), *argv], capture_output=True, text=True, check=False)
+                        "-o", str(log), *script_argv(shell, script)], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().endswith("dev"), r.stdout + r.stderr
     between, forks = shell_trace(log.read_text().splitlines(), str(start), str(end))

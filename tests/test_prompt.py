@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pty_shell import SHELLS, PtyShell, require, shell_trace
+from pty_shell import SHELLS, PtyShell, require, script_argv, shell_trace
 
 from kctx import config, paths, shellcode
 from kctx.shellcode import NS_SLOT
@@ -58,9 +58,7 @@ def test_quoting_round_trips_through_every_shell(tmp_path):
             assert not (tmp_path / "x").exists()
             continue
         printer = "".join(f"printf '%s\\0' \"$v{i}\"; " for i in range(len(values)))
-        argv = {"bash": ["bash", "--norc", "--noprofile", "-c"], "zsh": ["zsh", "-f", "-c"],
-                "fish": ["fish", "--no-config", "-c"]}[shell]
-        out = subprocess.run([*argv, code.text() + printer], capture_output=True, cwd=tmp_path, check=False)
+        out = subprocess.run(script_argv(shell, code.text() + printer), capture_output=True, cwd=tmp_path, check=False)
         assert out.returncode == 0, (shell, out.stderr)
         assert out.stdout.decode().split("\0")[:-1] == values, shell
         assert not (tmp_path / "x").exists()
@@ -199,23 +197,20 @@ def test_the_prompt_hook_does_not_fork(shell, state, fake_api, kubeconfig, run_k
                                   " | into int); sleep 300ms")}[state]
         script = (f"source {init}; kctx use prod; {prepare}; '' | save -f {start}; "
                   f"for i in 1..10 {{ {hook} }}; '' | save -f {end}")
-        argv = ["nu", "-n", "-c", script]
     elif shell == "fish":
         prepare = prepare.replace("KUBECONFIG=/elsewhere", "set -gx KUBECONFIG /elsewhere").replace(
             'read -r g _ <"$__kctx_session.guard"; kill -9 "$g"',
             'read g rest <"$__kctx_session.guard"; kill -9 $g')
         script = (f"kctx init fish --no-kubectl | source; kctx use prod; {prepare}; true > {start}; "
                   f"for i in 1 2 3 4 5 6 7 8 9 10; {hook}; end; true > {end}")
-        argv = ["fish", "--no-config", "-c", script]
     else:
         script = (f'eval "$(kctx init {shell} --no-kubectl)"; kctx use prod; {prepare}; : > {start}; '
                   f"for i in 1 2 3 4 5 6 7 8 9 10; do {hook}; done; : > {end}")
-        argv = [shell, "--norc", "--noprofile", "-c", script] if shell == "bash" else [shell, "-f", "-c", script]
     log = tmp_path / "strace.log"
     # (the stat calls too: while the session file is older than its stamp, bash and zsh compare
     # the two dates instead of reading it)
     r = subprocess.run(["strace", "-f", "-e", "trace=clone,clone3,fork,vfork,execve,openat,open,stat,newfstatat,statx",
-                        "-o", str(log), *argv],
+                        "-o", str(log), *script_argv(shell, script)],
                        capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     # A clone with CLONE_THREAD is a thread (fish's I/O helper for command substitutions, nu's
@@ -239,14 +234,13 @@ def test_a_steady_hook_compares_dates_and_a_rewrite_is_still_seen(shell, fake_ap
               f"for i in 1 2 3; do __kctx_hook; done; : > {end}; "
               'kubectl config set-context --current --namespace=moved >/dev/null; __kctx_hook; '
               'printf "%s|%s\n" "$KCTX_PS1" "$KCTX_NAMESPACE"')
-    argv = [shell, "--norc", "--noprofile", "-c", script] if shell == "bash" else [shell, "-f", "-c", script]
     if shell == "fish":
         script = (f"kctx init fish --no-kubectl | source; kctx use qa; true > {start}; "
                   f"for i in 1 2 3; __kctx_refresh; end; true > {end}; "
                   "kubectl config set-context --current --namespace=moved >/dev/null; __kctx_refresh; "
                   'printf "%s|%s\\n" "$KCTX_PS1" "$KCTX_NAMESPACE"')
-        argv = ["fish", "--no-config", "-c", script]
-    r = subprocess.run(["strace", "-f", "-e", "trace=openat,open,newfstatat,stat,statx", "-o", str(log), *argv],
+    r = subprocess.run(["strace", "-f", "-e", "trace=openat,open,newfstatat,stat,statx", "-o", str(log),
+                        *script_argv(shell, script)],
                        capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     between, _ = shell_trace(log.read_text().splitlines(), str(start), str(end))

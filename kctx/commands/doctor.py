@@ -72,10 +72,7 @@ def _doctor_integration(r: Report) -> None:
             except OSError:
                 continue
     line = "kctx init fish | source" if guess == "fish" else f'eval "$(kctx init {guess})"'
-    rc = paths.shell_rc_files(guess)[0]
-    home = os.path.expanduser("~")
-    if rc.startswith(home + os.sep):
-        rc = "~" + rc[len(home):]
+    rc = paths.shown(paths.shell_rc_files(guess)[0])
     r.fail("integration", "the shell integration is not set up, so 'kctx use' cannot switch a shell",
            fix=f"add to {rc}: {line}")
 

@@ -457,9 +457,7 @@ def start() -> int:
     if rec is None or rec.get("error"):
         return 0
     team, _ = _team(cfg, entry, rec)
-    from kctx.apiguard import policy
-
-    if _protected(cfg, entry, team) or policy.for_entry(cfg, entry, team) is not None:
+    if _why_protected(cfg, entry, team) is not None:
         info(f"kctx: a new shell does not start on {entry}, the last entry chosen: it is protected "
              f"(kctx use {entry})")
         return 0
@@ -481,10 +479,12 @@ def directory(file: str) -> int:
     from kctx import config
 
     cfg = config.load()
-    sh = Shell("_dir")
     if not cfg["shell"]["directories"]:
         return 0
-    where = _short_path(file)
+    sh = Shell("_dir")
+    from kctx.shellcode import visible
+
+    where = visible(paths.shown(file))
     entry, namespace = _read_dir_file(file, where)
     try:
         entry = entry_name(entry)
@@ -493,13 +493,8 @@ def directory(file: str) -> int:
     if sh.entry == entry and (namespace is None or namespace == sh.namespace):
         return 0
     team, _ = _team(cfg, entry, _record(entry))
-    from kctx.apiguard import policy
-
-    guarded = policy.for_entry(cfg, entry, team)
-    if guarded is not None or _protected(cfg, entry, team):
-        tier = str(team.get("tier") or "none")
-        why = (guarded.everything if guarded is not None and guarded.everything
-               else f"tier {tier}" if config.is_protected(cfg, tier) else "namespace rules protect part of it")
+    why = _why_protected(cfg, entry, team)
+    if why is not None:
         stays = f"this shell stays on {sh.entry}" if sh.entry else "this shell stays where it was"
         info(f"kctx: {where} names {entry}, which is protected ({why}): {stays} (kctx use {entry})")
         return 0
@@ -508,16 +503,6 @@ def directory(file: str) -> int:
     shown = namespace or str(team.get("namespace") or "default")
     info(f"kctx: {where}: this shell now targets {entry} ({shown})")
     return 0
-
-
-def _short_path(path: str) -> str:
-    from kctx.shellcode import visible
-
-    home = os.path.expanduser("~")
-    path = os.path.abspath(path)
-    if home and home != "/" and (path == home or path.startswith(home + os.sep)):
-        path = "~" + path[len(home):]
-    return visible(path)
 
 
 def _read_dir_file(file: str, where: str) -> tuple[str, str | None]:
@@ -542,11 +527,13 @@ def _read_dir_file(file: str, where: str) -> tuple[str, str | None]:
         if unknown:
             raise FatalError(f"{where}: unknown key {unknown[0]!r}", hint=hint)
         entry, namespace = doc.get("entry"), doc.get("namespace")
-        if namespace is not None and (not isinstance(namespace, str) or not valid_namespace(namespace)):
-            from kctx.shellcode import visible
-
-            raise FatalError(f"{where}: invalid namespace {visible(str(namespace))!r}",
-                             hint="lower-case letters, digits and '-', at most 63")
+        if namespace is not None:
+            try:
+                if not isinstance(namespace, str):  # namespace: 0123 would be the number 83
+                    raise FatalError(f"namespace {namespace!r} is not text", hint="quote it: namespace: '0123'")
+                check_namespace(namespace)
+            except FatalError as e:
+                raise FatalError(f"{where}: {e.message}", hint=e.hint) from None
     else:
         entry = doc
     if not isinstance(entry, str) or not entry.strip():
@@ -621,6 +608,25 @@ def _protected(cfg: dict[str, Any], entry: str, rec: dict[str, Any]) -> bool:
     """Whether `k` may ask on entry `rec` (its tier in force, with the team policy applied):
     a protected tier, a namespace rule that protects part of it, or a tier the policy protects."""
     return _may_be_protected(cfg, entry, str(rec.get("tier") or "none")) or bool(rec.get("tier_protected"))
+
+
+def _why_protected(cfg: dict[str, Any], entry: str, rec: dict[str, Any]) -> str | None:
+    """Why a shell must not land on entry `rec` (its team record) unasked: protected for `k`
+    (`_protected`) or fronted by the API guard (the same cluster as a protected entry, too); None
+    when neither."""
+    from kctx.apiguard import policy
+
+    guarded = policy.for_entry(cfg, entry, rec)
+    if guarded is not None and guarded.everything:
+        return guarded.everything
+    if not (guarded is not None or _protected(cfg, entry, rec)):
+        return None
+    from kctx import config
+
+    tier = str(rec.get("tier") or "none")
+    if rec.get("tier_protected") or config.is_protected(cfg, tier):
+        return f"tier {tier}"
+    return "namespace rules protect part of it"
 
 
 def _may_be_protected(cfg: dict[str, Any], entry: str, tier: str) -> bool:
