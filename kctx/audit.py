@@ -3,7 +3,8 @@
 Appended with O_APPEND under an flock, so lines from concurrent `k` never interleave; the file
 is 0600 in the 0700 data folder. Written by `k` without the json module (see minijson).
 A record's "outcome" is one of k's decisions (confirmed, aborted, interrupted, refused,
-confirmed-by-env, unlocked), kctx unlock / lock (unlock, lock), or the API guard's
+confirmed-by-env, unlocked; `kctx confirm` makes the same, its argv starting "kctx", "confirm"),
+kctx unlock / lock (unlock, lock), or the API guard's
 (api-refused, api-unlocked: kctx/apiguard/server.py; those carry method, path, user_agent and
 session instead of argv).
 """
@@ -27,6 +28,31 @@ def timestamp(now: float | None = None) -> str:
     now = time.time() if now is None else now
     offset = time.strftime("%z", time.localtime(now))
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f"{offset[:3]}:{offset[3:]}"
+
+
+def decision(outcome: str, fields: dict[str, Any], tty: int | None = None, pid: int | None = None) -> dict[str, Any]:
+    """The record of a decision made on the command line (`k`, `kctx confirm`, `kctx unlock`,
+    `kctx lock`): its time and outcome, `fields`, then the terminal (`tty`: the descriptor the
+    question was asked on), the working folder, the process (`pid`, else this one) and the user."""
+    try:
+        cwd: str | None = os.getcwd()
+    except OSError:
+        cwd = None
+    return {"time": timestamp(), "outcome": outcome, **fields, "tty": _tty_name(tty), "cwd": cwd,
+            "pid": os.getpid() if pid is None else pid, "user": user()}
+
+
+def user() -> str:
+    return os.environ.get("USER") or os.environ.get("LOGNAME") or str(os.getuid())
+
+
+def _tty_name(tty: int | None) -> str | None:
+    for fd in (0, 1, 2):
+        try:
+            return os.ttyname(fd)
+        except OSError:
+            continue
+    return "/dev/tty" if tty is not None else None
 
 
 def append(record: dict[str, Any]) -> None:

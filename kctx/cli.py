@@ -285,6 +285,21 @@ def audit_cmd(last: int | None, entry: str | None, output: str) -> int:
 
 
 
+@cli.command("confirm", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
+@argument("confirm", 0, "command", nargs=-1, required=True, type=click.UNPROCESSED)
+def confirm_cmd(command: tuple[str, ...]) -> int:
+    """Run COMMAND (helm, a script, any client) on this shell's protected entry once you type its name.
+
+    kctx confirm helm upgrade web ./chart: the question k asks for kubectl, on the terminal
+    (KCTX_CONFIRM=<entry> without one); once confirmed, COMMAND alone may write, around the API
+    guard. On an unprotected entry COMMAND just runs. The exit code is COMMAND's; 4 refused,
+    5 aborted, 130 interrupted, 127 no such command.
+    """
+    from kctx.commands import guard_cmds
+
+    return guard_cmds.confirm(list(command))
+
+
 # -- kubectl versions (kctx/commands/kubectl_cmds.py) -----------------------------------------
 @cli.group("kubectl")
 def kubectl_group() -> None:

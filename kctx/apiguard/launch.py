@@ -184,6 +184,16 @@ def status(s: str, revive: bool = True) -> str:
     return "restarted"
 
 
+def go_direct(s: str) -> bool:
+    """Point this process's KUBECONFIG at the entry of guarded session `s`, around its guard, for a
+    command `k` or `kctx confirm` has confirmed (and what it starts); False when the session no
+    longer names an entry kctx knows (KUBECONFIG stays: the guard still refuses)."""
+    direct = direct_kubeconfig(s)
+    if direct:
+        os.environ["KUBECONFIG"] = direct
+    return bool(direct)
+
+
 def direct_kubeconfig(s: str) -> str | None:
     """For `k` in a guarded shell: KUBECONFIG that reaches the entry without the guard
     ("<s>.direct:<entry file>", the layering of an unguarded shell), or None when the session

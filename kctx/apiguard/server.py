@@ -203,7 +203,7 @@ class Guard:
         self.audit("api-refused", req, head, reason)
         what = "" if req.kind == rules.WRITE else f" ({req.what})"
         message = (f"kctx: {self.entry} is protected ({reason}): {req.method} {req.path} refused{what}; "
-                   f"writes from this shell go through `k` (it asks) or `kctx unlock 10m`")
+                   f"writes from this shell go through `k` or `kctx confirm COMMAND` (they ask), or `kctx unlock 10m`")
         return answer(403, message, {"name": self.entry, "kind": "kctx-guard"})
 
     def audit(self, outcome: str, req: rules.Request, head: Head, reason: str) -> None:
@@ -214,7 +214,7 @@ class Guard:
             "namespace": req.namespace or "*", "context": self.entry, "method": req.method,
             "path": req.path + (f"?{req.query}" if req.query else ""), "user_agent": ua,
             "session": self.s, "reason": reason, "detail": req.what, "pid": os.getpid(),
-            "user": os.environ.get("USER") or os.environ.get("LOGNAME") or str(os.getuid()),
+            "user": audit.user(),
         }
         try:
             audit.append(record)

@@ -1,4 +1,4 @@
-"""kctx audit: what the guard decided on protected targets."""
+"""audit, confirm: what the guard decided on protected targets, and one command confirmed."""
 
 from __future__ import annotations
 
@@ -41,3 +41,84 @@ def _text(records: list[dict[str, Any]]) -> str:
     rows = [[render.safe(str(r.get(k) or "")) for k in ("time", "outcome", "entry", "namespace")]
             + [render.safe(_command(r))] for r in records]
     return render.table(["TIME", "OUTCOME", "ENTRY", "NAMESPACE", "COMMAND"], rows)
+
+
+def confirm(argv: list[str]) -> int:
+    """`kctx confirm COMMAND...`: run one command that may change this shell's protected entry
+    (helm, a script, any client) once the entry's name is typed on the terminal, as `k` asks for
+    kubectl. The confirmed command runs with the entry's own kubeconfig, around the API guard, so
+    that it alone may write; a `k` inside it asks no more for this entry (KCTX_CONFIRM)."""
+    import os
+
+    from kctx import config, session
+    from kctx.commands import switch
+    from kctx.errors import FatalError
+    from kctx.guard import ask, hand_over
+
+    path = session.from_kubeconfig()
+    text = session.read_text(path) if path else None
+    state = session.parse(text) if text is not None else None
+    entry = state["current-context"] if state else ""
+    if not state or not session.valid_name(entry) or session.entry_record(entry) is None:
+        raise FatalError("this shell targets no kctx entry, so there is nothing to confirm",
+                         hint="kctx use NAME first, or: kctx exec NAME -- kctx confirm COMMAND")
+    program = _program(argv[0])
+    cfg = config.load()
+    rec = switch.team_record(cfg, entry)
+    why = switch.why_protected(cfg, entry, rec)
+    if why is not None:
+        namespace = state["namespace"] or "default"
+        tier = str(rec.get("tier") or "none")
+        server = str(rec.get("server") or "")
+        shown = ask.command_line(argv, prog="kctx confirm")
+
+        def record(outcome: str, detail: str | None = None, tty: int | None = None) -> None:
+            try:
+                audit.append(audit.decision(outcome, {
+                    "entry": entry, "tier": tier, "server": server, "namespace": namespace, "context": entry,
+                    "argv": ["kctx", "confirm", *argv], "reason": why, "match": None, "detail": detail}, tty))
+            except OSError as e:
+                render.info(f"kctx: warning: cannot write the audit log: {e.strerror or e}")
+
+        def unlocked() -> bool:
+            from kctx.identity import normalise_server
+
+            u = session.unlock_state(path)
+            return bool(u and u["entry"] == entry and normalise_server(u["server"]) == normalise_server(server))
+
+        def banner() -> str:
+            return ask.card(f"this command may change a protected target: {entry}", tier, [
+                ("entry", entry), ("server", server or "unknown"),
+                ("namespace", f"{namespace} (unless the command names another)"),
+                ("command", shown), ("why", why)], cfg)
+
+        code = ask.decide(entry, why, shown, "kctx confirm", record, unlocked, banner)
+        if code is not None:
+            return code
+        from kctx.apiguard import launch
+        from kctx.apiguard import state as guard_state
+
+        s = guard_state.guarded_session()
+        if s is not None and not launch.go_direct(s):
+            raise FatalError("this shell's session no longer names an entry kctx knows", hint="kctx use NAME")
+        os.environ["KCTX_CONFIRM"] = entry
+    try:
+        hand_over(program, argv)
+    except OSError as e:
+        raise FatalError(f"cannot run {ask.quote(argv[0])}: {e.strerror}", code=126) from None
+
+
+def _program(name: str) -> str:
+    """The file `name` runs, found as a shell finds it; 127 (as a shell) when there is none."""
+    import os
+    import shutil
+
+    from kctx.errors import FatalError
+    from kctx.guard.ask import quote
+
+    found = shutil.which(name) if name else None
+    if found is None:
+        if os.sep in name and os.path.isfile(name):
+            raise FatalError(f"cannot run {quote(name)}: it is not executable", code=126)
+        raise FatalError(f"{quote(name)}: command not found", code=127)
+    return found

@@ -158,6 +158,12 @@ def _team(cfg: dict[str, Any], name: str, rec: dict[str, Any]) -> tuple[dict[str
     return policy.effective(cfg, name, rec, compiled), files
 
 
+def team_record(cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """Entry `name`'s record with the tier the team policy gives it (one line when it is missing
+    or broken)."""
+    return _team(cfg, name, _record(name))[0]
+
+
 def _remember_namespace(ns: str) -> None:
     """Namespaces used, for completion (kctx/cli.py reads data_dir/namespaces)."""
     path = paths.namespaces_file()
@@ -457,7 +463,7 @@ def start() -> int:
     if rec is None or rec.get("error"):
         return 0
     team, _ = _team(cfg, entry, rec)
-    if _why_protected(cfg, entry, team) is not None:
+    if why_protected(cfg, entry, team) is not None:
         info(f"kctx: a new shell does not start on {entry}, the last entry chosen: it is protected "
              f"(kctx use {entry})")
         return 0
@@ -493,7 +499,7 @@ def directory(file: str) -> int:
     if sh.entry == entry and (namespace is None or namespace == sh.namespace):
         return 0
     team, _ = _team(cfg, entry, _record(entry))
-    why = _why_protected(cfg, entry, team)
+    why = why_protected(cfg, entry, team)
     if why is not None:
         stays = f"this shell stays on {sh.entry}" if sh.entry else "this shell stays where it was"
         info(f"kctx: {where} names {entry}, which is protected ({why}): {stays} (kctx use {entry})")
@@ -610,7 +616,7 @@ def _protected(cfg: dict[str, Any], entry: str, rec: dict[str, Any]) -> bool:
     return _may_be_protected(cfg, entry, str(rec.get("tier") or "none")) or bool(rec.get("tier_protected"))
 
 
-def _why_protected(cfg: dict[str, Any], entry: str, rec: dict[str, Any]) -> str | None:
+def why_protected(cfg: dict[str, Any], entry: str, rec: dict[str, Any]) -> str | None:
     """Why a shell must not land on entry `rec` (its team record) unasked: protected for `k`
     (`_protected`) or fronted by the API guard (the same cluster as a protected entry, too); None
     when neither."""
@@ -663,30 +669,11 @@ def lock() -> int:
 
 
 def _audit(record: dict[str, Any]) -> None:
-    """One line in the guard's audit log, shaped like the guard's own records."""
-    import time
+    """One line in the guard's audit log, shaped like k's records; the process is the shell."""
+    from kctx import audit
 
-    try:
-        from kctx import audit
-    except ImportError:
-        return
-    append = getattr(audit, "append", None)
-    if append is None:
-        return
-    now = time.time()
-    offset = time.strftime("%z", time.localtime(now))
-    try:
-        cwd = os.getcwd()
-    except OSError:
-        cwd = ""
-    append({
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f"{offset[:3]}:{offset[3:]}",
-        **record,
-        "context": record.get("entry"),
-        "cwd": cwd,
-        "pid": os.getppid(),  # the shell
-        "user": os.environ.get("USER") or os.environ.get("LOGNAME") or str(os.getuid()),
-    })
+    outcome = record.pop("outcome")
+    audit.append(audit.decision(outcome, {**record, "context": record.get("entry")}, pid=os.getppid()))
 
 
 # -- reading the state ------------------------------------------------------------------------------

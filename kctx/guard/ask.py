@@ -50,23 +50,25 @@ def _color(cfg: dict[str, Any], tier: str) -> str:
 
 
 def banner(target: Any, argv: list[str], cfg: dict[str, Any]) -> str:
-    sgr = _color(cfg, target.tier)
-    plain = bool(os.environ.get("NO_COLOR"))
-    bold, reset = ("", "") if plain else ("\x1b[1m", "\x1b[0m")
-    tier = f"\x1b[{sgr}m{target.tier}{reset}" if sgr else target.tier
     who = target.confirm + ("" if target.entry or not target.context or target.context == target.confirm
                             else f" (reached through context {target.context})")
-    lines = [
-        "",
-        f"{bold}⚠  this changes a protected target: {target.confirm}{reset}  [tier {tier}]",
-        f"   entry      {who}",
-        *([f"   matched    {target.match['why']}"] if target.match else []),
-        f"   server     {target.server or 'unknown'}",
-        f"   namespace  {namespace_text(target)}",
-        f"   command    {command_line(argv)}",
-        f"   why        {target.reason}",
-        "",
-    ]
+    return card(f"this changes a protected target: {target.confirm}", target.tier, [
+        ("entry", who),
+        *([("matched", target.match["why"])] if target.match else []),
+        ("server", target.server or "unknown"),
+        ("namespace", namespace_text(target)),
+        ("command", command_line(argv)),
+        ("why", target.reason),
+    ], cfg)
+
+
+def card(heading: str, tier: str, rows: list[tuple[str, str]], cfg: dict[str, Any]) -> str:
+    """The banner's shape: the heading in bold with the tier in its colour, then one row per fact."""
+    sgr = _color(cfg, tier)
+    plain = bool(os.environ.get("NO_COLOR"))
+    bold, reset = ("", "") if plain else ("\x1b[1m", "\x1b[0m")
+    shown = f"\x1b[{sgr}m{tier}{reset}" if sgr else tier
+    lines = ["", f"{bold}⚠  {heading}{reset}  [tier {shown}]", *(f"   {name:<10} {value}" for name, value in rows), ""]
     return "\n".join(_visible(x) for x in lines)
 
 
@@ -203,3 +205,61 @@ def buffer_stdin() -> int:
             chunk = chunk[n:]
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
+
+
+def decide(entry: str, reason: str, shown: str, prog: str, audit: Any, unlocked: Any, banner: Any,
+           preview: Any = None) -> int | None:
+    """Whether a command that would change the protected `entry` may run: None when it may
+    (KCTX_CONFIRM names the entry, this shell is unlocked, or the entry's name was typed on the
+    terminal), else its exit code, said on stderr. Shared by `k` and `kctx confirm`.
+
+    `shown` is the command as typed; `audit(outcome, detail=None, tty=None)` records each
+    decision; `unlocked()` and `banner()` are asked only when needed; `preview(tty)` shows what
+    would change between the banner and the question."""
+    import sys
+
+    from kctx.errors import GUARD_ABORTED, GUARD_REFUSED, INTERRUPTED
+
+    confirm = os.environ.get("KCTX_CONFIRM")
+    if confirm:
+        if confirm == entry:
+            audit("confirmed-by-env")
+            return None
+        audit("refused", detail=f"KCTX_CONFIRM names {confirm!r}")
+        sys.stderr.write(f"{prog}: refused: KCTX_CONFIRM={confirm} but this command would change {entry} ({reason})\n")
+        return GUARD_REFUSED
+    if unlocked():
+        audit("unlocked")
+        return None
+    tty = open_tty()
+    if tty is None:
+        audit("refused", detail="no terminal")
+        sys.stderr.write(
+            f"{prog}: refused: {shown} would change the protected target {entry} ({reason}), "
+            f"and there is no terminal to ask on.\n"
+            f"{prog}: to confirm without a terminal, run it as: KCTX_CONFIRM={entry} {shown}\n")
+        return GUARD_REFUSED
+    # Ctrl-C at the question always interrupts, even when the process inherited SIGINT ignored
+    # (started in the background by a non-interactive shell); what it inherited is put back after.
+    import _signal
+
+    inherited = _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    try:
+        os.write(tty, banner().encode("utf-8", "replace"))
+        if preview is not None:
+            preview(tty)
+        ok = question(tty, entry)
+        if inherited is not None:
+            _signal.signal(_signal.SIGINT, inherited)
+    except KeyboardInterrupt:
+        os.write(tty, b"\n")
+        audit("interrupted", tty=tty)
+        sys.stderr.write(f"{prog}: interrupted; nothing was run\n")
+        return INTERRUPTED
+    if not ok:
+        audit("aborted", tty=tty)
+        os.write(tty, b"aborted: nothing was run\n")
+        return GUARD_ABORTED
+    audit("confirmed", tty=tty)
+    os.close(tty)
+    return None

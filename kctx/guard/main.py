@@ -10,7 +10,7 @@ or `kctx unlock`. Every import here is on the path of commands users type: keep 
 import os
 import sys
 
-from kctx.errors import GUARD_ABORTED, GUARD_REFUSED, INTERRUPTED, FatalError
+from kctx.errors import FatalError
 
 # No `from __future__ import annotations` and no typing at run time: each costs every `k`.
 TYPE_CHECKING = False
@@ -32,6 +32,7 @@ CA; or a namespace a guard.namespace_tiers rule protects) shows the target and w
 type the entry's name on the terminal. Reads never ask.
 
   KCTX_CONFIRM=<entry> k ...   confirm without a terminal, for that entry only
+  kctx confirm helm ...        the same question for a command that is not kubectl
   kctx unlock 15m              no questions for this shell's entry for 15 minutes (kctx lock)
   kctx audit                   every decision on a protected target
   KCTX_KUBECTL=/path/kubectl   the kubectl to run
@@ -70,17 +71,10 @@ def exec_kubectl(argv: list[str], target: Any = None, entry: str | None = None, 
         os.lseek(stdin_fd, 0, os.SEEK_SET)
         os.dup2(stdin_fd, 0)
         os.close(stdin_fd)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Python ignores SIGPIPE (and SIGXFSZ); ignored signals survive exec, and kubectl piped into
-    # `head` must die of SIGPIPE as it does when run directly. (_signal: `signal` imports enum.)
-    import _signal
+    from kctx.guard import hand_over
 
-    for name in ("SIGPIPE", "SIGXFSZ"):
-        if hasattr(_signal, name):
-            _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
     try:
-        os.execv(kubectl, [kubectl, *argv])
+        hand_over(kubectl, [kubectl, *argv])
     except OSError as e:
         raise FatalError(f"cannot run {kubectl}: {e.strerror}") from None
 
@@ -138,9 +132,7 @@ def _go_direct(p: Any) -> None:
         return
     from kctx.apiguard import launch
 
-    direct = launch.direct_kubeconfig(s)
-    if direct:
-        os.environ["KUBECONFIG"] = direct
+    launch.go_direct(s)
 
 
 def _config() -> dict[str, Any] | None:
@@ -159,34 +151,10 @@ def _protected(p: Any, argv: list[str], target: Any, cfg: dict[str, Any]) -> int
     from kctx.guard import ask
 
     entry = target.confirm
-    confirm = os.environ.get("KCTX_CONFIRM")
-    if confirm:
-        if confirm == entry:
-            _audit("confirmed-by-env", target, argv)
-            exec_kubectl(argv, target, entry)
-        _audit("refused", target, argv, detail=f"KCTX_CONFIRM names {confirm!r}")
-        sys.stderr.write(f"k: refused: KCTX_CONFIRM={confirm} but this command would change {entry} "
-                         f"({target.reason})\n")
-        return GUARD_REFUSED
-    if target.unresolved is None and _unlocked(target):
-        _audit("unlocked", target, argv)
-        exec_kubectl(argv, target, entry)
-    tty = ask.open_tty()
-    if tty is None:
-        _audit("refused", target, argv, detail="no terminal")
-        sys.stderr.write(
-            f"k: refused: {ask.command_line(argv)} would change the protected target {entry} "
-            f"({target.reason}), and there is no terminal to ask on.\n"
-            f"k: to confirm without a terminal, run it as: KCTX_CONFIRM={entry} {ask.command_line(argv)}\n")
-        return GUARD_REFUSED
     stdin_fd = None
-    # Ctrl-C at the question always interrupts, even when k inherited SIGINT ignored (a command
-    # started in the background by a non-interactive shell); what k inherited is put back after.
-    import _signal
 
-    inherited = _signal.signal(_signal.SIGINT, _signal.default_int_handler)
-    try:
-        os.write(tty, ask.banner(target, argv, cfg).encode("utf-8", "replace"))
+    def preview(tty: int) -> None:
+        nonlocal stdin_fd
         if cfg["guard"].get("diff", True) and ask.preview_commands(p):
             from kctx.kubectl.choice import resolve
 
@@ -194,20 +162,14 @@ def _protected(p: Any, argv: list[str], target: Any, cfg: dict[str, Any]) -> int
             if ask.reads_stdin(p):
                 stdin_fd = ask.buffer_stdin()
             ask.run_preview(kubectl, p, tty, stdin_fd, cfg)
-        ok = ask.question(tty, entry)
-        if inherited is not None:
-            _signal.signal(_signal.SIGINT, inherited)
-    except KeyboardInterrupt:
-        os.write(tty, b"\n")
-        _audit("interrupted", target, argv, tty=tty)
-        sys.stderr.write("k: interrupted; nothing was run\n")
-        return INTERRUPTED
-    if not ok:
-        _audit("aborted", target, argv, tty=tty)
-        os.write(tty, b"aborted: nothing was run\n")
-        return GUARD_ABORTED
-    _audit("confirmed", target, argv, tty=tty)
-    os.close(tty)
+
+    code = ask.decide(
+        entry, target.reason, ask.command_line(argv), "k",
+        audit=lambda outcome, detail=None, tty=None: _audit(outcome, target, argv, detail, tty),
+        unlocked=lambda: target.unresolved is None and _unlocked(target),
+        banner=lambda: ask.banner(target, argv, cfg), preview=preview)
+    if code is not None:
+        return code
     exec_kubectl(argv, target, entry, stdin_fd=stdin_fd)
 
 
@@ -220,25 +182,10 @@ def _unlocked(target: Any) -> bool:
                 and normalise_server(state["server"]) == normalise_server(target.server))
 
 
-def _tty_name(tty: int | None) -> str | None:
-    for fd in (0, 1, 2):
-        try:
-            return os.ttyname(fd)
-        except OSError:
-            continue
-    return "/dev/tty" if tty is not None else None
-
-
 def _audit(outcome: str, target: Any, argv: list[str], detail: str | None = None, tty: int | None = None) -> None:
-    import time
-
     from kctx import audit
 
-    now = time.time()
-    offset = time.strftime("%z", time.localtime(now))
-    record = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f"{offset[:3]}:{offset[3:]}",
-        "outcome": outcome,
+    record = audit.decision(outcome, {
         "entry": target.confirm,
         "tier": target.tier,
         "server": target.server,
@@ -248,23 +195,12 @@ def _audit(outcome: str, target: Any, argv: list[str], detail: str | None = None
         "reason": target.reason,
         "match": target.match,
         "detail": detail,
-        "tty": _tty_name(tty),
-        "cwd": _cwd(),
-        "pid": os.getpid(),
-        "user": os.environ.get("USER") or os.environ.get("LOGNAME") or str(os.getuid()),
-    }
+    }, tty)
     try:
         audit.append(record)
     except OSError as e:
         # A decision that cannot be recorded is still made; say so rather than fail the command.
         sys.stderr.write(f"k: warning: cannot write the audit log: {e.strerror or e}\n")
-
-
-def _cwd() -> str | None:
-    try:
-        return os.getcwd()
-    except OSError:
-        return None
 
 
 def _help() -> int:
