@@ -1,7 +1,7 @@
 """The `kctx` console entry.
 
 `kctx use` runs at every switch and completion at every Tab, so the simple forms of the
-commands the command table marks FAST (use, ns, off, unlock, lock, init, prompt, list), and
+commands the command table marks FAST (use, ns, off, unlock, lock, init, prompt, list, confirm), and
 the completion of names, are handled here without importing click (about 50 ms on a slow
 machine); everything else, and anything unusual (--help, a bad option), goes to the click app
 in kctx.cli.
@@ -81,6 +81,12 @@ def _fast(argv: list[str]) -> int | None:
         from kctx.commands import switch
 
         return switch.prompt(plain=bool(args))
+    if cmd == "confirm":
+        if not args or args[0].startswith("-"):
+            return None  # --help, `--`, an option: through click
+        from kctx.commands import guard_cmds
+
+        return guard_cmds.confirm(args)
     if cmd == "list":
         output = {(): "text", ("-o", "text"): "text", ("-o", "name"): "name", ("-o", "json"): "json"}.get(tuple(args))
         if output is None:

@@ -159,6 +159,8 @@ def test_an_unlocked_shell_and_an_unprotected_entry_are_not_asked(guarded: Guard
     use(shell, "dev")
     r = confirm_without_tty(shell, "sh", "-c", "exit 7")
     assert r.returncode == 7, r.stderr  # the command's own exit code, no question
+    r = confirm_without_tty(shell, "--", "sh", "-c", "exit 7")  # through click, not kctx.main's fast path
+    assert r.returncode == 7, r.stderr
     use(shell, "prod")
     assert shell.kctx("unlock", "5m").returncode == 0
     r = confirm_without_tty(shell, sys.executable, str(deleter), "web-2")

@@ -109,16 +109,25 @@ def confirm(argv: list[str]) -> int:
 
 
 def _program(name: str) -> str:
-    """The file `name` runs, found as a shell finds it; 127 (as a shell) when there is none."""
+    """The file `name` runs, found as a shell finds it (a name with a slash as it is, else the
+    first executable file of that name on PATH); 127 as a shell says when there is none, 126
+    when it is not executable. (No shutil: its imports cost 15 ms on this path.)"""
     import os
-    import shutil
 
     from kctx.errors import FatalError
     from kctx.guard.ask import quote
 
-    found = shutil.which(name) if name else None
-    if found is None:
-        if os.sep in name and os.path.isfile(name):
+    def runs(path: str) -> bool:
+        return os.path.isfile(path) and os.access(path, os.X_OK)
+
+    if os.sep in name:
+        if runs(name):
+            return name
+        if os.path.isfile(name):
             raise FatalError(f"cannot run {quote(name)}: it is not executable", code=126)
-        raise FatalError(f"{quote(name)}: command not found", code=127)
-    return found
+    elif name:
+        for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+            path = os.path.join(folder or ".", name)
+            if runs(path):
+                return path
+    raise FatalError(f"{quote(name)}: command not found", code=127)

@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[int, tuple[str, ...]]] = {
     "unlock": (EVAL | FAST, ()),
     "lock": (EVAL | FAST, ()),
     "audit": (0, ()),
-    "confirm": (0, ()),
+    "confirm": (FAST, ()),
     "kubectl": (0, ()),
     "kubectl which": (0, (ENTRY,)),
     "kubectl pin": (0, (ENTRY, NOTHING)),
