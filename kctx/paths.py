@@ -231,6 +231,12 @@ def addresses_cache_file() -> str:
     return os.path.join(cache_dir(), "addresses.bin")
 
 
+def question_lock_file(terminal: int) -> str:
+    """Held while `k` or `kctx confirm` asks on the terminal whose device number is `terminal`:
+    questions on one terminal come one at a time (`kctx exec -P N -- kctx confirm ...`)."""
+    return os.path.join(runtime_dir(), f"question-{terminal}.lock")
+
+
 def versions_lock_file() -> str:
     return os.path.join(cache_dir(), ".versions.lock")
 

@@ -122,6 +122,25 @@ def test_ctrl_c_at_the_question_runs_nothing(guarded: Guarded, shell: Shell, del
     assert guarded.audit()[-1]["outcome"] == "interrupted"
 
 
+def test_questions_on_one_terminal_come_one_at_a_time(guarded: Guarded, shell: Shell, deleter: Path) -> None:
+    """Two confirms started together on one terminal (as `kctx exec -P` starts them): the second
+    banner waits until the first question is answered, so no answer goes to the wrong one."""
+    use(shell, "prod")
+    both = (f"{KCTX} confirm {sys.executable} {deleter} web-a & "
+            f"{KCTX} confirm {sys.executable} {deleter} web-b & wait")
+    child = pexpect.spawn("/bin/sh", ["-c", both], env=shell.env(), encoding="utf-8", timeout=60,
+                          dimensions=(50, 200))
+    child.expect("type prod to continue")
+    with pytest.raises(pexpect.TIMEOUT):
+        child.expect("type prod to continue", timeout=1.5)
+    child.sendline("prod")
+    child.expect("type prod to continue")  # the second question, once the first is answered
+    child.sendline("prod")
+    assert finish(child) == 0
+    assert sorted(writes(guarded.servers["prod"])) == ["DELETE /api/v1/namespaces/payments/pods/web-a",
+                                                        "DELETE /api/v1/namespaces/payments/pods/web-b"]
+
+
 def test_without_a_terminal_kctx_confirm_names_the_entry(guarded: Guarded, shell: Shell, deleter: Path) -> None:
     use(shell, "prod")
     api = guarded.servers["prod"]

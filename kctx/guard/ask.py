@@ -243,12 +243,16 @@ def decide(entry: str, reason: str, shown: str, prog: str, audit: Any, unlocked:
     # (started in the background by a non-interactive shell); what it inherited is put back after.
     import _signal
 
+    from kctx import paths
+    from kctx.fsutil import file_lock
+
     inherited = _signal.signal(_signal.SIGINT, _signal.default_int_handler)
     try:
-        os.write(tty, banner().encode("utf-8", "replace"))
-        if preview is not None:
-            preview(tty)
-        ok = question(tty, entry)
+        with file_lock(paths.question_lock_file(os.fstat(tty).st_rdev)):  # one question at a time here
+            os.write(tty, banner().encode("utf-8", "replace"))
+            if preview is not None:
+                preview(tty)
+            ok = question(tty, entry)
         if inherited is not None:
             _signal.signal(_signal.SIGINT, inherited)
     except KeyboardInterrupt:
