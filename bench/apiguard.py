@@ -40,7 +40,8 @@ from pathlib import Path
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.append(HERE)
-from benchlib import real_kubectl
+from apiguard_support import shell_vars
+from benchlib import prod_and_dev_store, real_kubectl, use
 
 BIG = "/api/v1/namespaces/big/pods"
 STREAM = "/api/v1/namespaces/stream/pods"
@@ -221,7 +222,7 @@ def main() -> int:
     kctx = os.path.join(os.path.dirname(sys.executable), "kctx")
     if not os.path.exists(kctx):
         kctx = shutil.which("kctx") or sys.exit("no kctx command")
-    from fakeapi import FakeAPIServer, session_ca, write_kubeconfig
+    from fakeapi import FakeAPIServer, session_ca
 
     server, big_size = make_server()
     # The unprotected entry on a server of its own: at the protected one's address it would be
@@ -229,28 +230,9 @@ def main() -> int:
     other = FakeAPIServer("v1.37.1", False, "dev")
     shell = subprocess.Popen(["sleep", "3600"])
     with tempfile.TemporaryDirectory() as tmp, server as api, other as dev_api:
-        home = os.path.join(tmp, "home")
-        os.makedirs(home)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KCTX_", "KUBE"))}
-        env.update(HOME=home, KCTX_HOME=os.path.join(tmp, "kctx"), NO_COLOR="1", KCTX_KUBECTL=kubectl)
-        src = os.path.join(tmp, "config")
-        write_kubeconfig(src, [{"name": "prod", "server": api, "namespace": "payments"},
-                               {"name": "dev", "server": dev_api, "namespace": "web"}])
-        subprocess.run([kctx, "import", src, "--tier", "prod"], env=env, check=True, capture_output=True)
-        subprocess.run([kctx, "tier", "dev", "dev"], env=env, check=True, capture_output=True)
-        use_env = dict(env, KCTX_SHELL="bash", KCTX_SHELL_PID=str(shell.pid))
+        env = prod_and_dev_store(tmp, kctx, kubectl, api, dev_api)
 
-        def use(name: str, session: str = "") -> dict[str, str]:
-            r = subprocess.run([kctx, "use", name], env=dict(use_env, KCTX_SESSION=session), capture_output=True,
-                               text=True, check=True)
-            out = {}
-            for line in r.stdout.splitlines():
-                words = line.replace("builtin ", "").replace("export ", "").split("=", 1)
-                if len(words) == 2:
-                    out[words[0].strip()] = words[1].strip().strip("'")
-            return out
-
-        sh = use("prod")
+        sh = shell_vars(use(kctx, env, "prod", shell.pid))
         session = sh["__kctx_session"]
         guarded = dict(env, KUBECONFIG=session)
         direct = dict(env, KUBECONFIG=os.path.join(tmp, "kctx", "data", "entries", "prod.yaml"))
@@ -341,9 +323,9 @@ def main() -> int:
         for i in range(args.runs):
             for name in ("prod", "dev") if i % 2 == 0 else ("dev", "prod"):
                 t = time.perf_counter()
-                out = use(name)
+                code = use(kctx, env, name, shell.pid)
                 uses[name].append((time.perf_counter() - t) * 1000)
-                s = out["__kctx_session"]
+                s = shell_vars(code)["__kctx_session"]
                 st = Path(s + ".guard").read_text().split() if os.path.exists(s + ".guard") else None
                 for suffix in ("", ".token", ".guard", ".direct"):
                     try:

@@ -74,3 +74,28 @@ def installed_ref(ref: str) -> Path:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
     return installed_bin(src)
+
+
+def prod_and_dev_store(tmp: str, kctx: str, kubectl: str, prod: object, dev: object) -> dict[str, str]:
+    """A store of its own below `tmp`: prod (tier prod, namespace payments) on fake server `prod`
+    and dev (tier dev, namespace web) on `dev`. Returns the environment that uses it (HOME and
+    KCTX_HOME there, no KCTX_ or KUBE variable of the caller's, KCTX_KUBECTL=`kubectl`)."""
+    from fakeapi import write_kubeconfig
+
+    home = os.path.join(tmp, "home")
+    os.makedirs(home)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KCTX_", "KUBE"))}
+    env.update(HOME=home, KCTX_HOME=os.path.join(tmp, "kctx"), NO_COLOR="1", KCTX_KUBECTL=kubectl)
+    src = os.path.join(tmp, "config")
+    write_kubeconfig(src, [{"name": "prod", "server": prod, "namespace": "payments"},
+                           {"name": "dev", "server": dev, "namespace": "web"}])
+    subprocess.run([kctx, "import", src, "--tier", "prod"], env=env, check=True, capture_output=True)
+    subprocess.run([kctx, "tier", "dev", "dev"], env=env, check=True, capture_output=True)
+    return env
+
+
+def use(kctx: str, env: dict[str, str], name: str, shell_pid: int, session: str = "") -> str:
+    """`kctx use NAME` as a bash kctx shell (process `shell_pid`) runs it: the shell code it prints."""
+    return subprocess.run([kctx, "use", name], env=dict(env, KCTX_SHELL="bash", KCTX_SHELL_PID=str(shell_pid),
+                                                          KCTX_SESSION=session),
+                          capture_output=True, text=True, check=True).stdout

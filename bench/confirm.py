@@ -26,7 +26,6 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 import argparse
-import shlex
 import statistics
 import subprocess
 import tempfile
@@ -35,7 +34,8 @@ import time
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.append(HERE)
-from benchlib import installed_bin, real_kubectl
+from apiguard_support import shell_vars
+from benchlib import installed_bin, prod_and_dev_store, real_kubectl, use
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -54,30 +54,15 @@ def main() -> int:
     kctx = str(installed_bin() / "kctx")
     kubectl = real_kubectl()
     true = "/bin/true"
-    from fakeapi import FakeAPIServer, write_kubeconfig
+    from fakeapi import FakeAPIServer
 
     shell = subprocess.Popen(["sleep", "3600"])  # stands in for the shell the guard watches
     with tempfile.TemporaryDirectory() as tmp, FakeAPIServer("v1.37.1", False, "prod") as prod, \
             FakeAPIServer("v1.37.1", False, "dev") as dev:
-        home = os.path.join(tmp, "home")
-        os.makedirs(home)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KCTX_", "KUBE"))}
-        env.update(HOME=home, KCTX_HOME=os.path.join(tmp, "kctx"), NO_COLOR="1", KCTX_KUBECTL=kubectl)
-        src = os.path.join(tmp, "config")
-        write_kubeconfig(src, [{"name": "prod", "server": prod, "namespace": "payments"},
-                               {"name": "dev", "server": dev, "namespace": "web"}])
-        subprocess.run([kctx, "import", src, "--tier", "prod"], env=env, check=True, capture_output=True)
-        subprocess.run([kctx, "tier", "dev", "dev"], env=env, check=True, capture_output=True)
+        env = prod_and_dev_store(tmp, kctx, kubectl, prod, dev)
 
         def shell_env(name: str) -> dict[str, str]:
-            r = subprocess.run([kctx, "use", name], env=dict(env, KCTX_SHELL="bash", KCTX_SHELL_PID=str(shell.pid)),
-                               capture_output=True, text=True, check=True)
-            out = dict(env)
-            for line in r.stdout.splitlines():
-                words = [w.lstrip("\\") for w in shlex.split(line)] if "KUBECONFIG=" in line else []
-                if words[:2] == ["builtin", "export"] and words[2].startswith("KUBECONFIG="):
-                    out["KUBECONFIG"] = words[2].split("=", 1)[1]
-            return out
+            return dict(env, KUBECONFIG=shell_vars(use(kctx, env, name, shell.pid))["KUBECONFIG"])
 
         on_dev = shell_env("dev")
         on_prod = dict(shell_env("prod"), KCTX_CONFIRM="prod")

@@ -15,6 +15,25 @@ VENV_BIN = Path(sys.executable).parent
 EXPORTED = ("KUBECONFIG", "KCTX_CONTEXT", "KCTX_NAMESPACE", "KCTX_TIER")  # what `kctx use` exports
 
 
+def shell_vars(code: str) -> dict[str, str]:
+    """The variables that bash code printed by `kctx use` (and the other evaluated commands)
+    sets: KUBECONFIG, __kctx_session, ..."""
+    import shlex
+
+    out = {}
+    for line in code.splitlines():
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            continue
+        while words and words[0] in ("builtin", "export"):
+            words = words[1:]
+        if len(words) == 1 and "=" in words[0]:
+            key, value = words[0].split("=", 1)
+            out[key] = value
+    return out
+
+
 class Shell:
     """A live process standing in for a shell: `kctx use` run for it as the integration would."""
 
@@ -26,8 +45,6 @@ class Shell:
         self.kubectl = kubectl
 
     def kctx(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        import shlex
-
         full = {**os.environ, "KCTX_SHELL": "bash", "KCTX_SHELL_PID": str(self.pid),
                 "KCTX_SESSION": self.vars.get("__kctx_session", ""), **(env or {})}
         if self.kubectl:
@@ -38,12 +55,7 @@ class Shell:
         r = subprocess.run([VENV_BIN / "kctx", *args], capture_output=True, text=True, env=full,
                            check=False, timeout=60)
         if r.returncode == 0:
-            for words in map(shlex.split, r.stdout.splitlines()):
-                while words and words[0] in ("builtin", "export"):
-                    words = words[1:]
-                if len(words) == 1 and "=" in words[0]:
-                    k, v = words[0].split("=", 1)
-                    self.vars[k] = v
+            self.vars.update(shell_vars(r.stdout))
         return r
 
     @property

@@ -48,19 +48,12 @@ def use_env(pid: int | None = None, **extra: str) -> dict[str, str]:
 def emitted(*args: str, **env: str) -> dict[str, str]:
     """Run `kctx ARGS` as the integration would for this (live) process and return the variables
     its bash code sets; the session file stays (no shell exits to remove it)."""
-    import shlex
+    from apiguard_support import shell_vars
 
     r = subprocess.run([VENV_BIN / "kctx", *args], capture_output=True, text=True,
                        env={**os.environ, **use_env(), **env}, check=False)
     assert r.returncode == 0, r.stderr
-    out = {}
-    for words in map(shlex.split, r.stdout.splitlines()):
-        while words and words[0] in ("builtin", "export"):
-            words = words[1:]
-        if len(words) == 1 and "=" in words[0]:
-            k, v = words[0].split("=", 1)
-            out[k] = v
-    return out
+    return shell_vars(r.stdout)
 
 
 # -- session files --------------------------------------------------------------------------------

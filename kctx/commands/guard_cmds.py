@@ -59,12 +59,13 @@ def confirm(argv: list[str]) -> int:
     text = session.read_text(path) if path else None
     state = session.parse(text) if text is not None else None
     entry = state["current-context"] if state else ""
-    if not state or not session.valid_name(entry) or session.entry_record(entry) is None:
+    found = session.entry_record(entry) if state and session.valid_name(entry) else None
+    if state is None or found is None:
         raise FatalError("this shell targets no kctx entry, so there is nothing to confirm",
                          hint="kctx use NAME first, or: kctx exec NAME -- kctx confirm COMMAND")
     program = _program(argv[0])
     cfg = config.load()
-    rec = switch.team_record(cfg, entry)
+    rec = switch.team_record(cfg, entry, found)
     why = switch.why_protected(cfg, entry, rec)
     if why is not None:
         namespace = state["namespace"] or "default"

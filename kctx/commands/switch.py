@@ -134,7 +134,11 @@ def entry_name(name: str) -> str:
 
 
 def _record(name: str) -> dict[str, Any]:
-    rec = session.entry_record(name)
+    return _usable(name, session.entry_record(name))
+
+
+def _usable(name: str, rec: dict[str, Any] | None) -> dict[str, Any]:
+    """Entry `name`'s record `rec`, or one line saying it is missing or broken."""
     if rec is None:
         from kctx.names import no_entry
 
@@ -158,10 +162,10 @@ def _team(cfg: dict[str, Any], name: str, rec: dict[str, Any]) -> tuple[dict[str
     return policy.effective(cfg, name, rec, compiled), files
 
 
-def team_record(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    """Entry `name`'s record with the tier the team policy gives it (one line when it is missing
-    or broken)."""
-    return _team(cfg, name, _record(name))[0]
+def team_record(cfg: dict[str, Any], name: str, rec: dict[str, Any] | None) -> dict[str, Any]:
+    """Entry `name`'s record `rec` (from session.entry_record) with the tier the team policy gives
+    it; one line when it is missing or broken."""
+    return _team(cfg, name, _usable(name, rec))[0]
 
 
 def _remember_namespace(ns: str) -> None:
@@ -672,8 +676,8 @@ def _audit(record: dict[str, Any]) -> None:
     """One line in the guard's audit log, shaped like k's records; the process is the shell."""
     from kctx import audit
 
-    outcome = record.pop("outcome")
-    audit.append(audit.decision(outcome, {**record, "context": record.get("entry")}, pid=os.getppid()))
+    fields = {k: v for k, v in record.items() if k != "outcome"}
+    audit.append(audit.decision(record["outcome"], {**fields, "context": record.get("entry")}, pid=os.getppid()))
 
 
 # -- reading the state ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The guard on the command line: `k` (main.py) and `kctx confirm`, with the parser, target,
-verbs and question they share. Imported by every `k`: nothing here imports anything."""
+verbs and question they share. Imported by every `k`: nothing here imports kctx or typing."""
 
 import os
 import sys
