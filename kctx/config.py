@@ -199,6 +199,14 @@ def policy_files(cfg: dict[str, Any]) -> list[str]:
     return out
 
 
+def tier_files(cfg: dict[str, Any]) -> list[str]:
+    """The files that decide an entry's tier in force and whether it is guarded: this
+    configuration (tiers, guard), the store's index (its hot copy, written last: personal tiers,
+    servers) and the team policy files. A shell's prompt hook and the API guard take their entry
+    again when one of them changes."""
+    return [paths.config_file(), paths.hot_index_file(), *policy_files(cfg)]
+
+
 def _policy_files(value: Any) -> list[str]:
     """policy: FILE or [FILE, ...]; relative paths are relative to the config file's folder."""
     if value is None:

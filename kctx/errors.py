@@ -8,6 +8,9 @@ GUARD_REFUSED = 4  # protected target, no terminal and no matching KCTX_CONFIRM
 GUARD_ABORTED = 5  # protected target, the typed answer was not the entry's name
 INTERRUPTED = 130
 
+# How writes reach a guarded entry: the API guard's refusal, `kctx current` and the prompt say it.
+WAYS_ON = "writes from this shell go through `k` or `kctx confirm COMMAND` (they ask), or `kctx unlock 10m`"
+
 
 class FatalError(Exception):
     """An error the user can act on: shown as one line, never as a traceback."""

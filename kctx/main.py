@@ -163,9 +163,10 @@ def _revive_guard(argv: list[str]) -> None:
     if (argv[:1] and argv[0] in ("use", "ns", "off", "_adopt", "_start", "_dir")) or os.environ.get("_KCTX_COMPLETE"):
         return
     try:
+        from kctx import session
         from kctx.apiguard import state
 
-        s = state.guarded_session()
+        s = session.guarded_session()
         if s is None or state.alive(state.read_state(s)):
             return
         from kctx.apiguard import launch

@@ -107,9 +107,9 @@ def sessions_dir() -> str:
 # The files kept beside a session file <s>, by suffix: its stamp (kctx.session.write_session), the
 # unlock, k's note, the policy stamp, and the API guard's secret, state and direct layer
 # (kctx.apiguard.state). A shell's exit removes them with the session (kctx init fills them in).
-WRITTEN, UNLOCK, NOTE, POLICY_STAMP = ".written", ".unlock", ".k", ".policy"
+WRITTEN, UNLOCK, NOTE, TIERS_STAMP = ".written", ".unlock", ".k", ".tiers"
 GUARD_TOKEN, GUARD_STATE, DIRECT = ".token", ".guard", ".direct"
-SESSION_SIBLINGS = (WRITTEN, UNLOCK, NOTE, POLICY_STAMP, GUARD_TOKEN, GUARD_STATE, DIRECT)
+SESSION_SIBLINGS = (WRITTEN, UNLOCK, NOTE, TIERS_STAMP, GUARD_TOKEN, GUARD_STATE, DIRECT)
 
 
 def session_unlock_file(session: str) -> str:
@@ -292,9 +292,9 @@ def policy_tiers_file() -> str:
     return os.path.join(cache_dir(), "policy-tiers.bin")
 
 
-def policy_stamp_file(session_path: str) -> str:
-    """When this shell last took the policy in (its prompt hook compares the policy files with it)."""
-    return session_path + POLICY_STAMP
+def tiers_stamp_file(session_path: str) -> str:
+    """When this shell last took its tier in (its prompt hook compares config.tier_files with it)."""
+    return session_path + TIERS_STAMP
 
 
 def kubectl_failures_file() -> str:

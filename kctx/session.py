@@ -70,13 +70,24 @@ def owned(path: str, shell_pid: int) -> bool:
 
 
 def active_entry() -> str | None:
-    """This shell's entry, as set by `kctx use` (KCTX_CONTEXT, when KUBECONFIG still leads there)."""
+    """This shell's entry, as set by `kctx use` (KCTX_CONTEXT, when KUBECONFIG still leads there:
+    to the entry file behind the session, or to the guarded session alone)."""
     name = os.environ.get("KCTX_CONTEXT")
     if not name:
         return None
-    if paths.entry_file(name) not in os.environ.get("KUBECONFIG", "").split(os.pathsep):
+    if paths.entry_file(name) not in os.environ.get("KUBECONFIG", "").split(os.pathsep) and not guarded_session():
         return None
     return name
+
+
+def guarded_session(value: str | None = None) -> str | None:
+    """The session file when KUBECONFIG is a guarded session alone (a guarded kctx shell)."""
+    if value is None:
+        value = os.environ.get("KUBECONFIG", "")
+    if not value or os.pathsep in value or value.endswith(paths.DIRECT) or not is_session(value):
+        return None
+    s = os.path.abspath(value)
+    return s if os.path.exists(s + paths.GUARD_STATE) else None
 
 
 def from_kubeconfig(value: str | None = None) -> str | None:

@@ -44,6 +44,15 @@ def writes(server: FakeAPIServer) -> list[str]:
     return [str(r) for r in server.requests if persisting(r)]
 
 
+def deploy_script(folder: Path, kubectl: str = "kubectl", name: str = "deploy-staging.sh") -> Path:
+    """A script that deletes pod web-2 with `kubectl` (a word looked up on PATH, or a path), as a
+    staging deploy script run in the wrong shell would."""
+    script = folder / name
+    script.write_text(f"#!/bin/sh\n{kubectl} delete pod web-2\n")
+    script.chmod(0o755)
+    return script
+
+
 @dataclass
 class Guarded:
     """Entries prod (tier prod), dev (tier dev), shared (tier none; namespaces prod-* are

@@ -314,6 +314,19 @@ def _proxies() -> list[int]:
     return out
 
 
+def test_a_guarded_shell_knows_its_entry(guarded, shell):
+    """kctx list marks the entry and kctx kubectl which names its kubectl in a guarded shell too
+    (KUBECONFIG there is the session alone, without the entry file)."""
+    use(shell, "prod")
+    r = shell.kctx("list", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert [e["name"] for e in json.loads(r.stdout) if e["active"]] == ["prod"]
+    rows = [line.split() for line in shell.kctx("list").stdout.splitlines()]
+    assert ["*", "prod"] == next(row for row in rows if "prod" in row)[:2]
+    r = shell.kctx("kubectl", "which")
+    assert r.returncode == 0 and "prod" in r.stdout + r.stderr, r.stderr
+
+
 def test_switching_away_stops_the_guard(guarded, shell, kubectl_bin):
     use(shell, "prod")
     pid = gstate.read_state(shell.session)["pid"]
@@ -338,6 +351,28 @@ def test_namespace_rules_decide_per_request(guarded, shell, kubectl_bin):
     assert r.returncode != 0
     r = shell.run(kubectl_bin, "cordon", "node1")  # (kubectl cordon exits 0 on errors)
     assert "cluster-scoped" in r.stderr
+    assert writes(api) == ["DELETE /api/v1/namespaces/dev-x/pods/a"]
+
+
+def test_a_running_guard_takes_in_a_changed_team_policy(guarded, shell, kubectl_bin, tmp_path):
+    """A team policy that now protects all of `shared` (not only its prod-* namespaces) holds in
+    the guard that is already running, before the shell's next prompt takes the entry again."""
+    import time
+
+    from kctx.apiguard.server import WATCH_EVERY
+
+    team = tmp_path / "team.yaml"
+    team.write_text("rules: []\n")
+    r = shell.kctx("use", "shared", env={"KCTX_POLICY": str(team)})
+    assert r.returncode == 0, r.stderr
+    api = guarded.servers["shared"]
+    assert shell.run(kubectl_bin, "delete", "pod", "a", "-n", "dev-x").returncode == 0
+    old = team.stat().st_mtime_ns
+    team.write_text("rules:\n  - tier: prod\n    match: {entry: shared}\n")
+    os.utime(team, ns=(old, max(team.stat().st_mtime_ns, old + 1_000_000)))
+    time.sleep(WATCH_EVERY * 2.5)
+    r = shell.run(kubectl_bin, "delete", "pod", "b", "-n", "dev-x")
+    assert r.returncode != 0 and "kctx: shared is protected" in r.stderr, r.stderr
     assert writes(api) == ["DELETE /api/v1/namespaces/dev-x/pods/a"]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from apiguard_support import guard_pids, wait_for
-from guard_support import setup_guarded, writes
+from guard_support import deploy_script, setup_guarded, writes
 from pty_shell import SHELLS, PtyShell
 
 from kctx.apiguard import state as gstate
@@ -20,9 +20,7 @@ from kctx.apiguard import state as gstate
 def test_a_script_in_a_protected_shell_cannot_write(shell, tmp_path, fake_api, kubectl_bin):
     g = setup_guarded(tmp_path, fake_api, kubectl_bin)
     api = g.servers["prod"]
-    script = tmp_path / "deploy-staging.sh"
-    script.write_text("#!/bin/sh\nkubectl delete pod web-2\n")
-    script.chmod(0o755)
+    deploy_script(tmp_path)
     env = {**os.environ, "KCTX_KUBECTL": kubectl_bin}
     with PtyShell(shell, env=env, cwd=str(tmp_path)) as sh:
         r = sh.run("kctx use prod")

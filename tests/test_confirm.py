@@ -17,7 +17,7 @@ from pathlib import Path
 import pexpect
 import pytest
 from apiguard_support import VENV_BIN, Shell
-from guard_support import Guarded, guarded_fixture, writes  # noqa: F401 - the fixture
+from guard_support import Guarded, deploy_script, guarded_fixture, writes  # noqa: F401 - the fixture
 from pty_shell import SHELLS, PtyShell
 
 from kctx.errors import GUARD_ABORTED, GUARD_REFUSED, INTERRUPTED
@@ -220,9 +220,7 @@ def test_kctx_exec_of_a_protected_entry_takes_kctx_confirm(guarded: Guarded, del
 
 @pytest.mark.parametrize("shell_name", SHELLS)
 def test_in_a_real_shell(shell_name: str, guarded: Guarded, tmp_path: Path, kubectl_bin: str) -> None:
-    script = tmp_path / "deploy-staging.sh"
-    script.write_text(f"#!/bin/sh\n{kubectl_bin} delete pod web-2\n")
-    script.chmod(0o755)
+    deploy_script(tmp_path, kubectl_bin)
     api = guarded.servers["prod"]
     with PtyShell(shell_name, env={**os.environ, "KCTX_KUBECTL": kubectl_bin}, cwd=str(tmp_path)) as sh:
         assert sh.run("kctx use prod").status == 0

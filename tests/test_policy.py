@@ -263,7 +263,7 @@ def test_a_policy_edited_while_shells_are_open(tmp_path, two_servers, kubectl_bi
         assert f"rc={GUARD_REFUSED}" in refused.output
         assert writes(two_servers["payments"]) == []
         # the prompt forks only when a policy file changed: the stamp is newer now
-        stamp = Path(a.var("__kctx_session") + ".policy")
+        stamp = Path(a.var("__kctx_session") + paths.TIERS_STAMP)
         before = stamp.stat().st_mtime_ns
         a.run("true")
         assert stamp.stat().st_mtime_ns == before
@@ -290,7 +290,7 @@ def test_a_policy_edited_while_a_shell_is_open_in_every_shell(shell, tmp_path, t
         r = sh.run("kctx current")  # the next prompt
         assert "\x1b[1;31m" in r.prompt and strip_ansi(r.prompt).startswith("⎈ payments:pay")
         assert sh.var("KCTX_TIER") == "prod"
-        stamp = Path(sh.var("__kctx_session") + ".policy")
+        stamp = Path(sh.var("__kctx_session") + paths.TIERS_STAMP)
         before = stamp.stat().st_mtime_ns
         sh.run("kctx current")
         assert stamp.stat().st_mtime_ns == before

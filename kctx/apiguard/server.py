@@ -40,6 +40,7 @@ import time
 from kctx import audit, paths, session
 from kctx.apiguard import rules
 from kctx.apiguard import state as st
+from kctx.errors import WAYS_ON
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -134,6 +135,9 @@ class Guard:
         self.policy: rules.Policy | None = None
         self.server = ""
         self.stamp: tuple = ()
+        # what the policy depends on (config.tier_files and the entry file); the team policy
+        # files the configuration names are added at the first load
+        self.watched = [paths.config_file(), paths.hot_index_file(), paths.entry_file(self.entry)]
         self.reload()
         self.proxy: subprocess.Popen | None = None
         self.proxy_error = ""
@@ -149,7 +153,7 @@ class Guard:
     # -- policy -----------------------------------------------------------------------------
     def _stamp(self) -> tuple:
         out: list[tuple[int, int, int] | None] = []
-        for path in (paths.config_file(), paths.hot_index_file(), paths.entry_file(self.entry)):
+        for path in self.watched:
             try:
                 s = os.stat(path)
                 out.append((s.st_mtime_ns, s.st_size, s.st_ino))
@@ -158,7 +162,8 @@ class Guard:
         return tuple(out)
 
     def reload(self) -> None:
-        """Take the config and the entry's record again when they changed (tiers, rules)."""
+        """Take the config, the team policy and the entry's record again when they changed (tiers,
+        rules)."""
         stamp = self._stamp()
         if stamp == self.stamp:
             return
@@ -171,6 +176,10 @@ class Guard:
         except Exception as e:  # noqa: BLE001 - a broken config keeps the last policy (fail closed)
             sys.stderr.write(f"kctx guard: keeping the previous policy: {e}\n")
             return
+        watched = [*config.tier_files(cfg), paths.entry_file(self.entry)]
+        if watched != self.watched:  # the configuration names other policy files now
+            self.watched = watched
+            stamp = self._stamp()
         self.stamp = stamp
         if rec is None:
             return  # entry removed: keep protecting as before
@@ -202,8 +211,7 @@ class Guard:
             return None
         self.audit("api-refused", req, head, reason)
         what = "" if req.kind == rules.WRITE else f" ({req.what})"
-        message = (f"kctx: {self.entry} is protected ({reason}): {req.method} {req.path} refused{what}; "
-                   f"writes from this shell go through `k` or `kctx confirm COMMAND` (they ask), or `kctx unlock 10m`")
+        message = f"kctx: {self.entry} is protected ({reason}): {req.method} {req.path} refused{what}; {WAYS_ON}"
         return answer(403, message, {"name": self.entry, "kind": "kctx-guard"})
 
     def audit(self, outcome: str, req: rules.Request, head: Head, reason: str) -> None:

@@ -90,16 +90,6 @@ def alive(state: dict[str, Any] | None) -> bool:
     return True
 
 
-def guarded_session(value: str | None = None) -> str | None:
-    """The session file when KUBECONFIG is a guarded session alone (a guarded kctx shell)."""
-    if value is None:
-        value = os.environ.get("KUBECONFIG", "")
-    if not value or os.pathsep in value or value.endswith(paths.DIRECT) or not session.is_session(value):
-        return None
-    s = os.path.abspath(value)
-    return s if os.path.exists(state_path(s)) else None
-
-
 def parse(text: str) -> dict[str, Any] | None:
     """session.parse, without the json module (and its `re`) for the JSON kctx writes."""
     if text.lstrip().startswith("{"):

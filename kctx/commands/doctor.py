@@ -150,7 +150,7 @@ def _doctor_guard(r: Report) -> None:
         names = [n for n in os.listdir(paths.sessions_dir()) if n.endswith(".json" + paths.GUARD_STATE)]
     except FileNotFoundError:
         names = []
-    mine = state.guarded_session()
+    mine = session.guarded_session()
     down, up = [], 0
     for name in names:
         s = os.path.join(paths.sessions_dir(), name[: -len(paths.GUARD_STATE)])

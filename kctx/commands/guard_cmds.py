@@ -97,9 +97,8 @@ def confirm(argv: list[str]) -> int:
         if code is not None:
             return code
         from kctx.apiguard import launch
-        from kctx.apiguard import state as guard_state
 
-        s = guard_state.guarded_session()
+        s = session.guarded_session()
         if s is not None and not launch.go_direct(s):
             raise FatalError("this shell's session no longer names an entry kctx knows", hint="kctx use NAME")
         os.environ["KCTX_CONFIRM"] = entry

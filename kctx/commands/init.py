@@ -40,7 +40,7 @@ def init(shell_name: str, ps1: bool = False, kubectl: bool = True) -> int:
         "@WARN_POST@": d.quote(after),
         "@NS_SLOT@": d.quote(NS_SLOT),
         "@WRITTEN@": d.quote(paths.WRITTEN),  # the suffixes of the files beside a session file
-        "@POLICY_STAMP@": d.quote(paths.POLICY_STAMP),
+        "@TIERS_STAMP@": d.quote(paths.TIERS_STAMP),
         "@SIBLINGS@": d.words(paths.SESSION_SIBLINGS),
         "@CMD@": d.words(start_command()),
         "@EVALUATED@": d.pattern(table.EVALUATED),  # what `kctx` evaluates

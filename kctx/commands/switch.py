@@ -31,7 +31,7 @@ import os
 import sys
 
 from kctx import paths, session
-from kctx.errors import FatalError
+from kctx.errors import WAYS_ON, FatalError
 from kctx.shell import SHELLS
 from kctx.shellcode import NS_SLOT, Code
 
@@ -148,24 +148,23 @@ def _usable(name: str, rec: dict[str, Any] | None) -> dict[str, Any]:
     return rec
 
 
-def _team(cfg: dict[str, Any], name: str, rec: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """`rec` with the tier the team policy gives it (kctx.policy), and the policy files in force."""
+def _team(cfg: dict[str, Any], name: str, rec: dict[str, Any]) -> dict[str, Any]:
+    """`rec` with the tier the team policy gives it (kctx.policy)."""
     from kctx.config import policy_files
 
-    files = policy_files(cfg)
-    if not files:
-        return rec, files
+    if not policy_files(cfg):
+        return rec
     from kctx import policy
 
     compiled = policy.load(cfg)
     policy.warn(compiled)
-    return policy.effective(cfg, name, rec, compiled), files
+    return policy.effective(cfg, name, rec, compiled)
 
 
 def team_record(cfg: dict[str, Any], name: str, rec: dict[str, Any] | None) -> dict[str, Any]:
     """Entry `name`'s record `rec` (from session.entry_record) with the tier the team policy gives
     it; one line when it is missing or broken."""
-    return _team(cfg, name, _usable(name, rec))[0]
+    return _team(cfg, name, _usable(name, rec))
 
 
 def _remember_namespace(ns: str) -> None:
@@ -206,7 +205,7 @@ def _target_code(
     from kctx import shellcode as sh_mod
 
     code = Code(sh.name)
-    code.watch(watched or [], paths.policy_stamp_file(path))
+    code.watch(watched or [], paths.tiers_stamp_file(path))
     entry_file = paths.entry_file(entry)
     # A guarded shell reaches its entry through the API guard only: the session file alone.
     kubeconfig = path if guarded else path + os.pathsep + entry_file
@@ -282,6 +281,17 @@ def _current_unlock(sh: Shell, path: str, entry: str) -> int:
     return int(state["until"]) if state and state["entry"] == entry else 0
 
 
+def _newest(files: list[str]) -> int:
+    """The latest modification time of `files` (those that exist), in nanoseconds."""
+    newest = 0
+    for f in files:
+        try:
+            newest = max(newest, os.stat(f).st_mtime_ns)
+        except OSError:
+            pass
+    return newest
+
+
 def switch_to(
     sh: Shell, name: str, namespace: str | None, previous: str, previous_ns: str, chosen: bool = False
 ) -> dict[str, Any]:
@@ -289,21 +299,24 @@ def switch_to(
     chosen: the user chose it (kctx use, kctx ns): what new shells start on under shell.start: last."""
     from kctx import config
 
+    cfg = config.load()
+    watched = config.tier_files(cfg)
+    seen = _newest(watched)  # before reading what they decide: a change from now on is newer
     rec = _record(name)
     if namespace is None:
         namespace = rec.get("namespace") or None
     path = sh.session_path()
-    cfg = config.load()
-    rec, watched = _team(cfg, name, rec)
+    rec = _team(cfg, name, rec)
     content, guarded = write_session(cfg, path, name, rec, namespace)
     unlock_until = _current_unlock(sh, path, name)
     if not unlock_until and sh.session:
         session.clear_unlock(path)
-    if watched:
-        try:
-            session.write(paths.policy_stamp_file(path), "")  # the hook refreshes when a policy file is newer
-        except OSError:
-            watched = []
+    try:  # the hook takes this target again when one of the watched files is newer than this
+        stamp = paths.tiers_stamp_file(path)
+        session.write(stamp, "")
+        os.utime(stamp, ns=(seen, seen))
+    except OSError:
+        watched = []
     emit(_target_code(sh, cfg, name, rec, namespace, path, content, previous, previous_ns, unlock_until, watched,
                       guarded))
     if chosen:
@@ -466,7 +479,7 @@ def start() -> int:
     rec = session.entry_record(entry) if session.valid_name(entry) else None
     if rec is None or rec.get("error"):
         return 0
-    team, _ = _team(cfg, entry, rec)
+    team = _team(cfg, entry, rec)
     if why_protected(cfg, entry, team) is not None:
         info(f"kctx: a new shell does not start on {entry}, the last entry chosen: it is protected "
              f"(kctx use {entry})")
@@ -502,7 +515,7 @@ def directory(file: str) -> int:
         raise FatalError(f"{where}: {e.message}", hint=e.hint) from None
     if sh.entry == entry and (namespace is None or namespace == sh.namespace):
         return 0
-    team, _ = _team(cfg, entry, _record(entry))
+    team = _team(cfg, entry, _record(entry))
     why = why_protected(cfg, entry, team)
     if why is not None:
         stays = f"this shell stays on {sh.entry}" if sh.entry else "this shell stays where it was"
@@ -554,13 +567,29 @@ def _read_dir_file(file: str, where: str) -> tuple[str, str | None]:
 def adopt() -> int:
     """A shell that inherited a target from its parent takes its own session file, so that
     `kubectl config set-context` in it cannot change the parent's target. In a shell that has its
-    own session, the prompt hook calls it when a team policy file changed: the same target again,
-    with the tier the policy now gives it."""
+    own session, the prompt hook calls it when a file that decides the tier in force changed
+    (config.tier_files): the same target again, guarded or not as a `kctx use` would make it now."""
     sh = Shell("_adopt")
     entry = os.environ.get("KCTX_CONTEXT", "")
     ns_ = os.environ.get("KCTX_NAMESPACE", "") or None
     if sh.session and entry:
-        switch_to(sh, entry, ns_ if ns_ and valid_namespace(ns_) else None, sh.previous, sh.previous_ns)
+        if session.valid_name(entry) and session.entry_record(entry) is None:
+            return 0  # removed or renamed: the prompt says so (⚠ entry removed); a guard stays closed
+        state = session.parse(session.read_text(sh.session) or "")
+        if state and state["current-context"] == entry:
+            ns_ = state["namespace"]  # what kubectl config set-context may have set since
+        was_guarded = os.path.exists(sh.session + paths.GUARD_STATE)
+        team = switch_to(sh, entry, ns_ if ns_ and valid_namespace(ns_) else None, sh.previous, sh.previous_ns)
+        guarded = os.path.exists(sh.session + paths.GUARD_STATE)
+        if guarded and not was_guarded:
+            from kctx import config
+
+            why = why_protected(config.load(), entry, team) or "protected"
+            info(f"kctx: this shell is guarded now ({why}): its clients reach {entry} through the API guard; "
+                 f"{WAYS_ON}")
+        elif was_guarded and not guarded:
+            info(f"kctx: this shell is no longer guarded ({entry} is not protected any more): its clients "
+                 f"reach {entry} directly")
         return 0
     rec = session.entry_record(entry) if entry and session.valid_name(entry) else None
     if rec is None or rec.get("error"):
@@ -580,7 +609,7 @@ def unlock(duration: str) -> int:
     sh = Shell("unlock")
     entry = _active(sh)
     cfg = config.load()
-    rec, _ = _team(cfg, entry, _record(entry))
+    rec = _team(cfg, entry, _record(entry))
     tier = str(rec.get("tier") or "none")
     if not _protected(cfg, entry, rec):
         raise FatalError(f"{entry} is not protected (tier {tier}): there is nothing to unlock")
@@ -687,7 +716,6 @@ def current_state() -> dict[str, Any] | None:
     path = session.from_kubeconfig()
     if not path:
         return None
-    from kctx.apiguard import state as guard_state
 
     parts = env.get("KUBECONFIG", "").split(os.pathsep)
     text = session.read_text(path)
@@ -695,7 +723,7 @@ def current_state() -> dict[str, Any] | None:
     if not state or not state["current-context"]:
         return None
     entry = state["current-context"]
-    guarded = guard_state.guarded_session() == path
+    guarded = session.guarded_session() == path
     if not guarded and (len(parts) < 2 or os.path.abspath(parts[1]) != os.path.abspath(paths.entry_file(entry))):
         return None
     rec = session.entry_record(entry) if session.valid_name(entry) else None
@@ -703,7 +731,7 @@ def current_state() -> dict[str, Any] | None:
         return None
     from kctx import config
 
-    rec, _ = _team(config.load(), entry, rec)
+    rec = _team(config.load(), entry, rec)
     return {
         "entry": entry,
         "namespace": state["namespace"] or "default",
@@ -752,8 +780,7 @@ def _current_text(state: dict[str, Any]) -> str:
     elif guard and guard["status"] == "restarted":
         info("kctx: the API guard of this shell was down: restarted")
     elif guard:
-        info(f"kctx: the API guard of this shell is active (127.0.0.1:{guard['port']}): "
-             "writes of its clients go through `k` or `kctx unlock`")
+        info(f"kctx: the API guard of this shell is active (127.0.0.1:{guard['port']}): {WAYS_ON}")
     return state["entry"] + "\n"
 
 
@@ -849,7 +876,7 @@ def _exec_env(name: str, namespace: str | None) -> tuple[dict[str, str], str, bo
     from kctx import config
 
     cfg = config.load()
-    rec, _ = _team(cfg, name, _record(name))
+    rec = _team(cfg, name, _record(name))
     if namespace is None:
         namespace = rec.get("namespace") or None
     path = session.new_path(os.getpid())

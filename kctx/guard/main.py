@@ -125,9 +125,9 @@ def _go_direct(p: Any) -> None:
     """In a shell the API guard fronts (KUBECONFIG is its session alone), judge and run the
     command on the entry itself: k asks, so what it runs must not meet the guard's refusal.
     kubeconfig edits (`k config set-context --current ...`) still go to the session file."""
-    from kctx.apiguard import state
+    from kctx import session
 
-    s = state.guarded_session()
+    s = session.guarded_session()
     if s is None or p.path[:1] in (("config",), ("kuberc",)):
         return
     from kctx.apiguard import launch

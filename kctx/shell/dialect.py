@@ -58,11 +58,11 @@ class Dialect:
         return op[1]  # a call of one of the integration's own functions
 
     def watch(self, files: Sequence[str], stamp: str) -> str:
-        """The hook's `__kctx_policy_changed`: true when one of `files` is newer than `stamp`."""
+        """The hook's `__kctx_tiers_changed`: true when one of `files` is newer than `stamp`."""
         if not files:
-            return "__kctx_policy_changed() { \\builtin return 1; }"
+            return "__kctx_tiers_changed() { \\builtin return 1; }"
         tests = " || ".join(f"{self.quote(f)} -nt {self.quote(stamp)}" for f in files)
-        return f"__kctx_policy_changed() {{ [[ {tests} ]]; }}"
+        return f"__kctx_tiers_changed() {{ [[ {tests} ]]; }}"
 
     def colour(self, on: str, off: str, text: str) -> str:
         """`text` between colour escapes, marked so that the line editor counts widths right."""

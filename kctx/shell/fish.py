@@ -46,9 +46,9 @@ class Fish(Dialect):
 
     def watch(self, files: Sequence[str], stamp: str) -> str:
         if not files:
-            return "function __kctx_policy_changed; return 1; end"
+            return "function __kctx_tiers_changed; return 1; end"
         tests = "; or ".join(f"builtin test {self.quote(f)} -nt {self.quote(stamp)}" for f in files)
-        return f"function __kctx_policy_changed; {tests}; end"
+        return f"function __kctx_tiers_changed; {tests}; end"
 
     def complete_item(self, value: str, help_: str) -> str:
         return f"plain,{value}\t{help_}" if help_ else f"plain,{value}"

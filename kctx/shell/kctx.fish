@@ -158,15 +158,16 @@ function __kctx_dir_changed
 end
 # [/directories]
 
-# kctx use redefines this while a team policy is configured: true when a policy file is newer
-# than this shell's stamp. The hook then takes the same target again, with the tier in force now.
-function __kctx_policy_changed
+# kctx use redefines this: true when a file that decides the tier in force (the configuration,
+# the store's index, a team policy file) is newer than this shell's stamp. The hook then takes
+# the same target again, as a `kctx use` would now (guarded when the entry became protected).
+function __kctx_tiers_changed
     return 1
 end
 
 function __kctx_hook --on-event fish_prompt
-    if test -n "$__kctx_entry"; and __kctx_policy_changed
-        true >"$__kctx_session"@POLICY_STAMP@ 2>/dev/null  # once per change, even if the refresh fails
+    if test -n "$__kctx_entry"; and __kctx_tiers_changed
+        true >"$__kctx_session"@TIERS_STAMP@ 2>/dev/null  # once per change, even if the refresh fails
         kctx _adopt
     end
 # [directories]

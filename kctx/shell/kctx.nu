@@ -180,19 +180,20 @@ def --env __kctx_dir_changed [] {
 }
 # [/directories]
 
-# kctx use names the team policy files in force: true when one is newer than this shell's
-# stamp. The hook then takes the same target again, with the tier in force now.
-def __kctx_policy_changed []: nothing -> bool {
+# kctx use names the files that decide the tier in force (the configuration, the store's index,
+# the team policy files): true when one is newer than this shell's stamp. The hook then takes the
+# same target again, as a `kctx use` would now (guarded when the entry became protected).
+def __kctx_tiers_changed []: nothing -> bool {
     let st = ($env.__kctx? | default {})
-    let files = ($st.policy_files? | default [])
+    let files = ($st.tier_files? | default [])
     if ($st.entry? | default '') == '' or ($files | is-empty) { return false }
-    let stamp = (try { ls -D $st.policy_stamp | get 0.modified } catch { return false })
+    let stamp = (try { ls -D $st.tiers_stamp | get 0.modified } catch { return false })
     $files | any {|f| try { (ls -D $f | get 0.modified) > $stamp } catch { false } }
 }
 
 def --env __kctx_hook [] {
-    if (__kctx_policy_changed) {
-        try { '' | save -f $env.__kctx.policy_stamp }  # once per change, even if the refresh fails
+    if (__kctx_tiers_changed) {
+        try { '' | save -f $env.__kctx.tiers_stamp }  # once per change, even if the refresh fails
         kctx _adopt
     }
 # [directories]

@@ -167,14 +167,15 @@ __kctx_dir_changed() {
 }
 # [/directories]
 
-# kctx use redefines this while a team policy is configured: true when a policy file is newer
-# than this shell's stamp. The hook then takes the same target again, with the tier in force now.
-__kctx_policy_changed() { \builtin return 1; }
+# kctx use redefines this: true when a file that decides the tier in force (the configuration,
+# the store's index, a team policy file) is newer than this shell's stamp. The hook then takes
+# the same target again, as a `kctx use` would now (guarded when the entry became protected).
+__kctx_tiers_changed() { \builtin return 1; }
 
 __kctx_hook() {
     \builtin local __kctx_rc=$?
-    if [[ -n ${__kctx_entry-} ]] && __kctx_policy_changed; then
-        : 2>/dev/null >|"$__kctx_session"@POLICY_STAMP@  # once per change, even if the refresh fails
+    if [[ -n ${__kctx_entry-} ]] && __kctx_tiers_changed; then
+        : 2>/dev/null >|"$__kctx_session"@TIERS_STAMP@  # once per change, even if the refresh fails
         kctx _adopt
     fi
 # [directories]

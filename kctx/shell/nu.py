@@ -57,9 +57,9 @@ class Nu(Dialect):
                 doc["unset"].append(op[1])
             elif kind == "print":
                 doc["print"].append(op[1])
-            elif kind == "watch":  # read by the hook's __kctx_policy_changed
-                doc["state"]["policy_files"] = op[1]
-                doc["state"]["policy_stamp"] = op[2]
+            elif kind == "watch":  # read by the hook's __kctx_tiers_changed
+                doc["state"]["tier_files"] = op[1]
+                doc["state"]["tiers_stamp"] = op[2]
             else:
                 doc["call"].append(op[1])
         return minijson.dumps(doc) + "\n"
